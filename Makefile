@@ -1,0 +1,90 @@
+# One command each: `make run` for a demo, `make test` for the whole suite.
+# Everything missing is installed on the way (uv with pip, Python packages from uv.lock,
+# Debian packages with apt-get).
+
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+MANAGE := $(UV) run --frozen python manage.py
+export UV_PYTHON_DOWNLOADS := never
+
+# Debian packages: gettext compiles the translations, Pango renders PDFs (WeasyPrint),
+# Chromium runs the browser tests.
+APT_RUNTIME := gettext libpango-1.0-0 libpangoft2-1.0-0
+APT_TEST := chromium
+
+.PHONY: install uv system-packages test-system-packages messages compilemessages run test \
+	worker beat lint format bench check-deploy clean
+
+uv:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+
+define apt_install
+	@missing=""; for pkg in $(1); do \
+		dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+system-packages:
+	$(call apt_install,$(APT_RUNTIME))
+
+test-system-packages: system-packages
+	$(call apt_install,$(APT_TEST))
+
+install: uv system-packages
+	$(UV) sync --frozen
+	@mkdir -p var/mail var/static
+	@$(MAKE) --no-print-directory compilemessages
+
+compilemessages:
+	@DEBUG=1 $(MANAGE) compilemessages --ignore=.venv -v0
+
+# Refresh the .po files from the code and templates (then translate the new entries).
+messages: install
+	DEBUG=1 $(MANAGE) makemessages -l zh_Hans --no-obsolete --no-location \
+		--ignore=.venv --ignore=var --ignore=tests
+
+run: export DEBUG ?= 1
+run: install
+	$(MANAGE) migrate --no-input -v0
+	$(MANAGE) seed_demo
+	@echo "Serving http://127.0.0.1:8000 (Ctrl-C stops)"
+	$(MANAGE) runserver 127.0.0.1:8000
+
+test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
+test: export REDIS_URL ?= redis://127.0.0.1:6379/0
+test: export SECRET_KEY ?= test-only-secret-key-not-for-production-0123456789abcdef
+test: export SECURE_SSL_REDIRECT ?= 0
+test: export SECURE_COOKIES ?= 0
+test: install test-system-packages
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+worker: install
+	$(UV) run --frozen celery -A portal worker --loglevel=INFO
+
+beat: install
+	$(UV) run --frozen celery -A portal beat --loglevel=INFO --schedule=var/celerybeat-schedule
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	DEBUG=1 $(UV) run --frozen mypy .
+
+format: install
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+bench: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal_bench
+bench: install
+	@set -e; for script in bench/*.py; do \
+		[ -e "$$script" ] || { echo "No benchmarks yet."; break; }; \
+		echo "== $$script"; $(UV) run --frozen python "$$script"; \
+	done
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,62 @@
+"""The current account of a request: which of the signed-in user's accounts they are using.
+
+A user may belong to several accounts; the one in use is kept in the session and can be
+switched. Every customer page reads its data through `request.account`, set here, so that
+another account's objects are never in reach.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import TYPE_CHECKING, Any
+
+from django.shortcuts import render
+
+from .models import Account, Membership
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
+
+SESSION_KEY = "current_account_id"
+_CACHE_ATTR = "_current_membership"
+
+
+def current_membership(request: HttpRequest) -> Membership | None:
+    """The signed-in user's membership of the account in use, or None (staff, no account)."""
+    if hasattr(request, _CACHE_ATTR):
+        return getattr(request, _CACHE_ATTR)
+    membership: Membership | None = None
+    if request.user.is_authenticated:
+        memberships = Membership.objects.filter(user_id=request.user.pk).select_related("account")
+        wanted = request.session.get(SESSION_KEY)
+        if wanted is not None:
+            membership = memberships.filter(account_id=wanted).first()
+        if membership is None:
+            membership = memberships.order_by("created_at", "pk").first()
+    setattr(request, _CACHE_ATTR, membership)
+    return membership
+
+
+def switch_account(request: HttpRequest, account: Account) -> None:
+    """Use `account` from now on; the caller has checked that the user is a member."""
+    request.session[SESSION_KEY] = account.pk
+    if hasattr(request, _CACHE_ATTR):
+        delattr(request, _CACHE_ATTR)
+
+
+def account_required(
+    view: Callable[..., HttpResponse],
+) -> Callable[..., HttpResponse]:
+    """Give the view `request.account` and `request.membership`, or explain there is none."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        membership = current_membership(request)
+        if membership is None:
+            return render(request, "accounts/no_account.html", status=403)
+        request.membership = membership  # type: ignore[attr-defined]
+        request.account = membership.account  # type: ignore[attr-defined]
+        return view(request, *args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,83 @@
+"""Demo users and accounts for a first run and for trying the portal (idempotent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import Account, Membership, User
+
+DEMO_CUSTOMER = ("demo@example.com", "demo-pass-2026")
+DEMO_REP = ("rep@example.com", "rep-pass-2026")
+DEMO_OTHER = ("other@example.com", "other-pass-2026")
+
+
+class Command(BaseCommand):
+    help = "Create the demo users and accounts (safe to run again: nothing is duplicated)."
+
+    @transaction.atomic
+    def handle(self, *args: Any, **options: Any) -> None:
+        demo_account, _ = Account.objects.update_or_create(
+            company_name="上海云帆科技有限公司",
+            defaults={
+                "address_line1": "浦东新区世纪大道100号",
+                "address_line2": "环球金融中心45楼",
+                "city": "上海市",
+                "region": "上海",
+                "postal_code": "200120",
+                "country": "CN",
+                "phone": "+86 21 5555 0100",
+                "currency": "USD",
+                "billing_day": 1,
+            },
+        )
+        other_account, _ = Account.objects.update_or_create(
+            company_name="Northwind Hosting Ltd",
+            defaults={
+                "address_line1": "12 Harbour Street",
+                "city": "Dublin",
+                "postal_code": "D02 XY45",
+                "country": "IE",
+                "phone": "+353 1 555 0199",
+                "currency": "EUR",
+                "billing_day": 15,
+                "eu_supported": True,
+            },
+        )
+        demo = _user(*DEMO_CUSTOMER, full_name="王小明")
+        other = _user(*DEMO_OTHER, full_name="Aoife Byrne")
+        _user(*DEMO_REP, full_name="Riley Rep", is_staff=True)
+        Membership.objects.update_or_create(
+            user=demo, account=demo_account, defaults={"role": Membership.Role.OWNER}
+        )
+        Membership.objects.update_or_create(
+            user=other, account=other_account, defaults={"role": Membership.Role.OWNER}
+        )
+        self.stdout.write(self.style.SUCCESS("Demo data is ready."))
+        self.stdout.write(
+            "\n".join(
+                [
+                    "Demo logins (demo values only):",
+                    f"  customer:               {DEMO_CUSTOMER[0]} / {DEMO_CUSTOMER[1]}",
+                    f"  account representative: {DEMO_REP[0]} / {DEMO_REP[1]}  (admin at /admin/)",
+                    f"  another account:        {DEMO_OTHER[0]} / {DEMO_OTHER[1]}",
+                ]
+            )
+        )
+
+
+def _user(email: str, password: str, **fields: Any) -> User:
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        return User.objects.create_user(email, password, **fields)
+    changed = [name for name, value in fields.items() if getattr(user, name) != value]
+    for name in changed:
+        setattr(user, name, fields[name])
+    if not user.check_password(password):
+        user.set_password(password)
+        changed.append("password")
+    if changed:
+        user.save(update_fields=changed)
+    return user

@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_countries.fields import CountryField
+
+from .currencies import CURRENCY_CHOICES
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra)
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        # Email addresses are stored lower-cased; sign-in is case-insensitive.
+        return self.get(email__iexact=username or "")
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in by email: a customer (through memberships) or staff."""
+
+    email = models.EmailField(_("email address"), unique=True)
+    full_name = models.CharField(_("full name"), max_length=150, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    is_staff = models.BooleanField(
+        _("staff status"),
+        default=False,
+        help_text=_("Whether the user can sign in to the admin site."),
+    )
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+
+    objects: ClassVar[UserManager] = UserManager()
+
+    EMAIL_FIELD = "email"
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = self.__class__.objects.normalize_email(self.email).lower()
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.email
+
+    def get_short_name(self) -> str:
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+
+class Account(models.Model):
+    """A customer: the company that is billed, with the details its invoices carry."""
+
+    company_name = models.CharField(_("company name"), max_length=200)
+    address_line1 = models.CharField(_("address"), max_length=200)
+    address_line2 = models.CharField(_("address line 2"), max_length=200, blank=True)
+    city = models.CharField(_("city"), max_length=100)
+    region = models.CharField(_("state or province"), max_length=100, blank=True)
+    postal_code = models.CharField(_("postal code"), max_length=20, blank=True)
+    country = CountryField(_("country"))
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    currency = models.CharField(
+        _("billing currency"), max_length=3, choices=CURRENCY_CHOICES, default="USD"
+    )
+    billing_day = models.PositiveSmallIntegerField(
+        _("billing day of month"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(28)],
+        help_text=_("The day of the month on which recurring invoices are issued (1–28)."),
+    )
+    eu_supported = models.BooleanField(
+        _("EU Supported"),
+        default=False,
+        help_text=_("Maintenance and support questions are handled by the European team."),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    members = models.ManyToManyField(
+        User, through="Membership", related_name="accounts", verbose_name=_("users")
+    )
+
+    class Meta:
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
+        ordering = ["company_name", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(billing_day__gte=1, billing_day__lte=28),
+                name="accounts_account_billing_day_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.company_name
+
+
+class Membership(models.Model):
+    """A user's place in an account, and what the role lets them do there."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", _("Owner")
+        BILLING = "billing", _("Billing")
+        VIEWER = "viewer", _("Viewer")
+
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("user")
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("account")
+    )
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(_("added"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        ordering = ["account_id", "user__email"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "account"], name="accounts_membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.account} ({self.get_role_display()})"
+
+    @property
+    def can_manage_account(self) -> bool:
+        """Owners edit the company information and the account's options."""
+        return self.role == self.Role.OWNER
+
+    @property
+    def can_pay(self) -> bool:
+        """Owners and billing users manage cards and make payments; viewers only look."""
+        return self.role in (self.Role.OWNER, self.Role.BILLING)

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+
+from accounts.forms import SignInForm
+
+from . import views
+
+admin.site.site_header = _("Billing portal administration")
+admin.site.site_title = _("Billing portal")
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            authentication_form=SignInForm, redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("", include("django.contrib.auth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("healthz", views.healthz, name="healthz"),
+    path("account/", include("accounts.urls")),
+    path("", include("invoices.urls")),
+    path("", include("payments.urls")),
+    path("admin/", admin.site.urls),
+]

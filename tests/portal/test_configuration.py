@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    "ALLOWED_HOSTS": "billing.example.com",
+    "CSRF_TRUSTED_ORIGINS": "https://billing.example.com",
+    "DATABASE_URL": "postgres://portal@db.internal:5432/portal",
+    "REDIS_URL": "redis://redis.internal:6379/0",
+    "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.com:587",
+}
+# Development and test switches that production never sets.
+NOT_IN_PRODUCTION = (
+    "SECURE_SSL_REDIRECT",
+    "SECURE_COOKIES",
+    "SECURE_HSTS_SECONDS",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+)
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in NOT_IN_PRODUCTION}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_deploy_check_prints_no_warning_with_production_values() -> None:
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+    assert "WARNING" not in result.stderr
+
+
+def test_secret_key_is_required_when_debug_is_off() -> None:
+    env = {**PRODUCTION_ENV, "SECRET_KEY": ""}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+def test_a_bad_value_is_a_clear_configuration_error() -> None:
+    result = _manage("check", env={**PRODUCTION_ENV, "AXES_FAILURE_LIMIT": "many"})
+    assert result.returncode != 0
+    assert "invalid literal for int()" in result.stderr or "ImproperlyConfigured" in result.stderr
+
+
+@pytest.mark.django_db
+def test_the_database_is_postgresql_when_database_url_names_it() -> None:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
+        pytest.skip("DATABASE_URL does not name PostgreSQL")
+    assert connection.vendor == "postgresql"

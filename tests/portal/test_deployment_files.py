@@ -1,0 +1,56 @@
+"""Docker cannot run here, so the compose file and the Dockerfile are checked by reading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_has_the_production_services() -> None:
+    services = _compose()["services"]
+    assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
+
+
+def test_compose_commands_run_the_right_processes() -> None:
+    services = _compose()["services"]
+
+    def command(name: str) -> str:
+        value = services[name]["command"]
+        return " ".join(value) if isinstance(value, list) else value
+
+    assert command("migrate").startswith("python manage.py migrate")
+    assert command("web").startswith("gunicorn portal.wsgi")
+    assert "celery -A portal worker" in command("worker")
+    assert "celery -A portal beat" in command("beat")
+
+
+def test_compose_app_services_share_the_configuration_and_wait_for_migrations() -> None:
+    services = _compose()["services"]
+    for name in ("migrate", "web", "worker", "beat"):
+        environment = services[name]["environment"]
+        assert environment["DATABASE_URL"].startswith("postgres://")
+        assert "@postgres:5432/" in environment["DATABASE_URL"]
+        assert environment["REDIS_URL"].startswith("redis://redis:6379")
+        assert "SECRET_KEY" in environment
+    for name in ("web", "worker", "beat"):
+        depends = services[name]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully"
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "/healthz" in " ".join(services["web"]["healthcheck"]["test"])
+
+
+def test_dockerfile_installs_pango_and_a_cjk_font_for_weasyprint() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "FROM python:3.13" in dockerfile
+    assert "libpango-1.0-0" in dockerfile
+    assert "fonts-noto-cjk" in dockerfile
+    assert "uv sync --frozen" in dockerfile
+    assert "compilemessages" in dockerfile
+    assert "collectstatic" in dockerfile
