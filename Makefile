@@ -7,9 +7,10 @@ UV := $(PYTHON) -m uv
 MANAGE := $(UV) run --frozen python manage.py
 export UV_PYTHON_DOWNLOADS := never
 
-# Debian packages: gettext compiles the translations, Pango renders PDFs (WeasyPrint),
-# Chromium runs the browser tests.
-APT_RUNTIME := gettext libpango-1.0-0 libpangoft2-1.0-0
+# Debian packages: gettext compiles the translations, Pango and a CJK font render PDFs and
+# pages with Chinese text (WeasyPrint, Chromium),
+# and Chromium runs the browser tests.
+APT_RUNTIME := gettext libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk
 APT_TEST := chromium
 
 .PHONY: install uv system-packages test-system-packages messages compilemessages run test \

@@ -11,16 +11,17 @@ if TYPE_CHECKING:
 
 def current_account(request: HttpRequest) -> dict[str, Any]:
     """The account in use and the user's other accounts, for the header."""
-    if not getattr(request, "user", None) or not request.user.is_authenticated:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
         return {}
     membership = current_membership(request)
 
     def other_memberships() -> list[Membership]:
+        others = Membership.objects.filter(user=user)
+        if membership is not None:
+            others = others.exclude(pk=membership.pk)
         return list(
-            Membership.objects.filter(user_id=request.user.pk)
-            .exclude(pk=membership.pk if membership else None)
-            .select_related("account")
-            .order_by("account__company_name", "account_id")
+            others.select_related("account").order_by("account__company_name", "account_id")
         )
 
     return {

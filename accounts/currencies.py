@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 # ISO 4217 code -> (name, number of decimal places of the minor unit).
-CURRENCIES: dict[str, tuple[str, int]] = {
+CURRENCIES: dict[str, tuple[str | Promise, int]] = {
     "USD": (_("US dollar"), 2),
     "CNY": (_("Chinese yuan"), 2),
     "EUR": (_("Euro"), 2),

@@ -11,12 +11,24 @@ from collections.abc import Callable
 from functools import wraps
 from typing import TYPE_CHECKING, Any
 
+from django.http import HttpRequest
 from django.shortcuts import render
 
 from .models import Account, Membership
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest, HttpResponse
+    from django.http import HttpResponse
+
+    from .models import User
+
+
+class AccountRequest(HttpRequest):
+    """The request of a customer page: a signed-in user and the account in use."""
+
+    user: User
+    account: Account
+    membership: Membership
+
 
 SESSION_KEY = "current_account_id"
 _CACHE_ATTR = "_current_membership"

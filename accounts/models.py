@@ -13,7 +13,7 @@ from django_countries.fields import CountryField
 from .currencies import CURRENCY_CHOICES
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def _create_user(self, email: str, password: str | None, **extra: Any) -> User:

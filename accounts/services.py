@@ -31,9 +31,7 @@ def account_update_company_info(*, account: Account, by: User, **values: Any) ->
     if unknown:
         raise ValueError(f"Not company information: {', '.join(sorted(unknown))}")
     account = Account.objects.select_for_update().get(pk=account.pk)
-    if not Membership.objects.filter(
-        account=account, user=by, role=Membership.Role.OWNER
-    ).exists():
+    if not Membership.objects.filter(account=account, user=by, role=Membership.Role.OWNER).exists():
         raise PermissionDenied("Only an owner may change the company information.")
     changed = [name for name, value in values.items() if getattr(account, name) != value]
     for name in changed:

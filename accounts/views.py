@@ -8,7 +8,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .current import account_required, switch_account
+from .current import AccountRequest, account_required, switch_account
 from .forms import CompanyInfoForm, SwitchAccountForm
 from .models import Membership
 from .services import account_update_company_info
@@ -16,11 +16,10 @@ from .services import account_update_company_info
 
 @require_http_methods(["GET", "POST"])
 @account_required
-def settings_view(request: HttpRequest) -> HttpResponse:
+def settings_view(request: AccountRequest) -> HttpResponse:
     """Account > Settings: owners edit the company information; others read it."""
-    account = request.account  # type: ignore[attr-defined]
-    membership: Membership = request.membership  # type: ignore[attr-defined]
-    can_edit = membership.can_manage_account
+    account = request.account
+    can_edit = request.membership.can_manage_account
     if request.method == "POST":
         if not can_edit:
             return render(request, "accounts/settings.html", _context(request), status=403)
@@ -34,15 +33,17 @@ def settings_view(request: HttpRequest) -> HttpResponse:
     if not can_edit:
         for field in form.fields.values():
             field.disabled = True
-    return render(request, "accounts/settings.html", _context(request, form=form))
+    return render(
+        request, "accounts/settings.html", {**_context(request, form=form), "section": "settings"}
+    )
 
 
-def _context(request: HttpRequest, form: CompanyInfoForm | None = None) -> dict[str, object]:
-    account = request.account  # type: ignore[attr-defined]
+def _context(request: AccountRequest, form: CompanyInfoForm | None = None) -> dict[str, object]:
+    account = request.account
     return {
         "form": form,
         "account": account,
-        "can_edit": request.membership.can_manage_account,  # type: ignore[attr-defined]
+        "can_edit": request.membership.can_manage_account,
         "memberships": Membership.objects.filter(account=account)
         .select_related("user")
         .order_by("user__email"),

@@ -11,10 +11,14 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
+
+# Lets generic Django classes be subscripted at run time (QuerySet[Invoice], ModelAdmin[X]).
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -95,9 +99,7 @@ TEMPLATES = [
 
 # Database: a SQLite file for a first run, PostgreSQL in tests and production.
 DATABASES = {
-    "default": env.db_url(
-        "DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"
-    ),
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
@@ -166,6 +168,7 @@ STORAGES = {
         )
     },
 }
+
 
 # Email: EMAIL_URL (smtp://, smtp+tls://, smtps://, consolemail://); without it each message is
 # written to a file under var/mail/ so that a first-time user can read it.

@@ -88,9 +88,7 @@ def test_sign_out_ends_the_session(owner_client: Client) -> None:
     assert owner_client.get(reverse("accounts:settings")).status_code == 302
 
 
-def test_password_reset_emails_a_link_that_sets_a_new_password(
-    client: Client, owner: User
-) -> None:
+def test_password_reset_emails_a_link_that_sets_a_new_password(client: Client, owner: User) -> None:
     response = client.post(reverse("password_reset"), {"email": "Owner@example.com"})
     assert response.status_code == 302
     assert len(mail.outbox) == 1

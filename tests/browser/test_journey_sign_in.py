@@ -63,9 +63,7 @@ def test_the_menu_is_reachable_by_keyboard(page: Page, demo_data: None) -> None:
     expect(page.locator("main")).to_be_focused()
 
 
-def test_another_accounts_customer_never_sees_the_demo_account(
-    page: Page, demo_data: None
-) -> None:
+def test_another_accounts_customer_never_sees_the_demo_account(page: Page, demo_data: None) -> None:
     sign_in(page, "other@example.com", "other-pass-2026")
     expect(page.get_by_test_id("account-name")).to_have_text("Northwind Hosting Ltd")
     page.goto("/account/settings/")

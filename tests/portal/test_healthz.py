@@ -6,7 +6,9 @@ from django.test import Client
 pytestmark = pytest.mark.django_db
 
 
-def test_healthz_is_public_and_reports_database_and_broker(client: Client, settings: object) -> None:
+def test_healthz_is_public_and_reports_database_and_broker(
+    client: Client, settings: object
+) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     data = response.json()
