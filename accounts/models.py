@@ -162,3 +162,61 @@ class Membership(models.Model):
     def can_pay(self) -> bool:
         """Owners and billing users manage cards and make payments; viewers only look."""
         return self.role in (self.Role.OWNER, self.Role.BILLING)
+
+
+class AuditEntry(models.Model):
+    """One change of money or approval state: who did what, to which object, and when.
+
+    Actions are dotted names ("invoices.invoice.issued"); entries are only ever added.
+    """
+
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_entries",
+        verbose_name=_("account"),
+    )
+    actor = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+        help_text=_("Empty for the system (a scheduled task)."),
+    )
+    action = models.CharField(_("action"), max_length=100)
+    object_type = models.CharField(_("object type"), max_length=100)
+    object_id = models.CharField(_("object ID"), max_length=64)
+    data = models.JSONField(_("data"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit entries")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type}:{self.object_id}"
+
+
+def log_action(
+    action: str,
+    *,
+    obj: models.Model,
+    account: Account | None,
+    actor: User | None = None,
+    **data: Any,
+) -> AuditEntry:
+    """Record `action` on `obj` in the audit trail (inside the caller's transaction)."""
+    return AuditEntry.objects.create(
+        account=account,
+        actor=actor,
+        action=action,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        data=data,
+    )

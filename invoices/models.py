@@ -1,0 +1,343 @@
+"""Invoices, their itemised line items, what has been applied to them, and recurring charges.
+
+An issued invoice is a document: its items, amounts, seller and buyer never change. Only what
+is still owed on it (`balance`, and `state` with it) moves, when a credit or a payment is
+applied. A correction is a new Credit or Refund invoice that refers to the original.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.currencies import CURRENCY_CHOICES
+from accounts.models import Account
+
+
+def MoneyField(verbose_name: Any, **kwargs: Any) -> models.DecimalField:
+    """An amount, stored with room for any ISO 4217 exponent (at most 3)."""
+    return models.DecimalField(verbose_name, max_digits=18, decimal_places=3, **kwargs)
+
+
+class ImmutableInvoiceError(Exception):
+    """Raised on an attempt to change or delete an issued invoice or its items."""
+
+
+class InvoiceQuerySet(models.QuerySet["Invoice"]):
+    def for_account(self, account: Account) -> InvoiceQuerySet:
+        return self.filter(account=account)
+
+    def open(self) -> InvoiceQuerySet:
+        return self.filter(state=Invoice.State.OPEN)
+
+
+class Invoice(models.Model):
+    class Type(models.TextChoices):
+        NEW = "new", _("New")
+        RECURRING = "recurring", _("Recurring")
+        ONE_TIME = "one_time", _("One-time")
+        CREDIT = "credit", _("Credit")
+        REFUND = "refund", _("Refund")
+
+    class State(models.TextChoices):
+        # A charge with something still owed on it.
+        OPEN = "open", _("Open")
+        # A charge paid in full.
+        PAID = "paid", _("Paid")
+        # A credit with value left to apply to later charges.
+        CREDIT_AVAILABLE = "credit_available", _("Credit available")
+        # A credit used up on charges.
+        CREDIT_USED = "credit_used", _("Credit used")
+        # A refund document: a record of money returned, nothing owed either way.
+        CLOSED = "closed", _("Closed")
+
+    CHARGE_TYPES: ClassVar[tuple[str, ...]] = (Type.NEW, Type.RECURRING, Type.ONE_TIME)
+
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="invoices", verbose_name=_("account")
+    )
+    number = models.CharField(_("invoice number"), max_length=32, unique=True)
+    type = models.CharField(_("type"), max_length=16, choices=Type.choices)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices)
+    issue_date = models.DateField(_("date"))
+    due_date = models.DateField(_("due date"))
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES)
+    subtotal = MoneyField(_("subtotal"))
+    tax_rate = models.DecimalField(_("tax rate (%)"), max_digits=6, decimal_places=3, default=0)
+    tax = MoneyField(_("tax"))
+    total = MoneyField(_("total"))
+    balance = MoneyField(
+        _("balance"),
+        help_text=_("Still owed on a charge; unapplied credit (negative) on a credit."),
+    )
+    refers_to = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="corrections",
+        verbose_name=_("refers to"),
+    )
+    # The recurring period an invoice of a series covers (New and Recurring invoices).
+    period_start = models.DateField(_("period start"), null=True, blank=True)
+    period_end = models.DateField(_("period end"), null=True, blank=True)
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+
+    # The parties, copied in when the invoice is issued, as the document states them.
+    seller_name = models.CharField(_("seller"), max_length=200)
+    seller_address = models.TextField(_("seller address"))
+    seller_tax_id = models.CharField(_("seller tax ID"), max_length=64, blank=True)
+    buyer_name = models.CharField(_("bill to"), max_length=200)
+    buyer_address = models.TextField(_("buyer address"))
+    buyer_country = models.CharField(_("buyer country"), max_length=2)
+
+    issued_by = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("issued by"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = InvoiceQuerySet.as_manager()
+
+    # Only what is owed moves after issuing.
+    MUTABLE_FIELDS: ClassVar[frozenset[str]] = frozenset({"balance", "state"})
+
+    class Meta:
+        verbose_name = _("invoice")
+        verbose_name_plural = _("invoices")
+        ordering = ["-issue_date", "-pk"]
+        indexes = [
+            models.Index(fields=["account", "-issue_date", "-id"], name="invoice_account_newest"),
+            models.Index(fields=["account", "currency", "state"], name="invoice_account_open"),
+        ]
+        constraints = [
+            # The monthly run issues one invoice per account and period: running it twice
+            # for the same day cannot bill twice.
+            models.UniqueConstraint(
+                fields=["account", "period_start"],
+                condition=models.Q(type="recurring"),
+                name="invoice_one_recurring_per_period",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(type__in=["new", "recurring", "one_time"], total__gte=0)
+                | models.Q(type__in=["credit", "refund"], total__lte=0),
+                name="invoice_total_sign_by_type",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(type__in=["new", "recurring", "one_time"], balance__gte=0)
+                | models.Q(type="credit", balance__lte=0)
+                | models.Q(type="refund", balance=0),
+                name="invoice_balance_sign_by_type",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(type__in=["credit", "refund"], refers_to__isnull=False)
+                | models.Q(type__in=["new", "recurring", "one_time"]),
+                name="invoice_correction_refers_to_original",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            update_fields = kwargs.get("update_fields")
+            if update_fields is None or not set(update_fields) <= self.MUTABLE_FIELDS:
+                raise ImmutableInvoiceError(
+                    f"Invoice {self.number} is issued; only {sorted(self.MUTABLE_FIELDS)} change."
+                )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ImmutableInvoiceError(f"Invoice {self.number} is issued and cannot be deleted.")
+
+    @property
+    def is_charge(self) -> bool:
+        return self.type in self.CHARGE_TYPES
+
+    @property
+    def amount_applied(self) -> Decimal:
+        """On a charge, what credits and payments have paid; on a credit, what was used."""
+        if self.type == self.Type.REFUND:
+            return Decimal(0)
+        return abs(self.total - self.balance)
+
+
+class InvoiceItem(models.Model):
+    """A billing item of an invoice, or (with a parent) one of an item's detail items."""
+
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, related_name="items", verbose_name=_("invoice")
+    )
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="details",
+        verbose_name=_("item"),
+    )
+    position = models.PositiveIntegerField(_("position"))
+    description = models.CharField(_("description"), max_length=255)
+    category = models.CharField(_("category"), max_length=100, blank=True)
+    resource_label = models.CharField(
+        _("resource"), max_length=255, blank=True, help_text=_("For example a host name.")
+    )
+    quantity = models.DecimalField(_("quantity"), max_digits=18, decimal_places=6, default=1)
+    unit_price = models.DecimalField(_("unit price"), max_digits=18, decimal_places=6)
+    amount = MoneyField(_("amount"))
+    period_start = models.DateField(_("period start"), null=True, blank=True)
+    period_end = models.DateField(_("period end"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("invoice item")
+        verbose_name_plural = _("invoice items")
+        ordering = ["invoice_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="item_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ImmutableInvoiceError("The items of an issued invoice never change.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ImmutableInvoiceError("The items of an issued invoice are never deleted.")
+
+
+class Allocation(models.Model):
+    """An amount applied to a charge invoice: from a credit invoice, or from a payment.
+
+    The payments app links its payments to these rows (it depends on invoices, not the other
+    way round); `check_balances` recomputes every balance from them.
+    """
+
+    class Source(models.TextChoices):
+        CREDIT = "credit", _("Credit")
+        PAYMENT = "payment", _("Payment")
+
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, related_name="allocations", verbose_name=_("invoice")
+    )
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    credit = models.ForeignKey(
+        Invoice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="credit_allocations",
+        verbose_name=_("credit"),
+    )
+    amount = MoneyField(_("amount"))
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES)
+    created_at = models.DateTimeField(_("applied"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("allocation")
+        verbose_name_plural = _("allocations")
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="allocation_positive"),
+            models.CheckConstraint(
+                condition=models.Q(source="credit", credit__isnull=False)
+                | models.Q(source="payment", credit__isnull=True),
+                name="allocation_credit_has_source",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} → {self.invoice_id}"
+
+
+class NumberSequence(models.Model):
+    """The next invoice number, locked in the issuing transaction so numbers have no gaps."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    next_value = models.PositiveBigIntegerField(default=1)
+
+    class Meta:
+        verbose_name = _("number sequence")
+        verbose_name_plural = _("number sequences")
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.next_value}"
+
+
+class RecurringChargeQuerySet(models.QuerySet["RecurringCharge"]):
+    def active_on(self, day: date) -> RecurringChargeQuerySet:
+        return self.filter(starts_on__lte=day).filter(
+            models.Q(ends_on__isnull=True) | models.Q(ends_on__gt=day)
+        )
+
+
+class RecurringCharge(models.Model):
+    """Something an account is billed for every month, such as a server or a licence."""
+
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        related_name="recurring_charges",
+        verbose_name=_("account"),
+    )
+    description = models.CharField(_("description"), max_length=255)
+    category = models.CharField(_("category"), max_length=100, blank=True)
+    resource_label = models.CharField(_("resource"), max_length=255, blank=True)
+    quantity = models.DecimalField(_("quantity"), max_digits=18, decimal_places=6, default=1)
+    unit_price = models.DecimalField(
+        _("unit price"),
+        max_digits=18,
+        decimal_places=6,
+        default=0,
+        help_text=_("Per month; ignored when the charge has detail items."),
+    )
+    starts_on = models.DateField(_("starts on"))
+    ends_on = models.DateField(_("ends on"), null=True, blank=True)
+    # End (exclusive) of the last period invoiced; None until the New invoice is issued.
+    invoiced_through = models.DateField(_("invoiced through"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = RecurringChargeQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("recurring charge")
+        verbose_name_plural = _("recurring charges")
+        ordering = ["account_id", "starts_on", "pk"]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class RecurringChargeDetail(models.Model):
+    """A detail item of a recurring charge (the CPU, memory and disk of a server, say)."""
+
+    charge = models.ForeignKey(
+        RecurringCharge,
+        on_delete=models.CASCADE,
+        related_name="details",
+        verbose_name=_("recurring charge"),
+    )
+    position = models.PositiveIntegerField(_("position"), default=0)
+    description = models.CharField(_("description"), max_length=255)
+    category = models.CharField(_("category"), max_length=100, blank=True)
+    quantity = models.DecimalField(_("quantity"), max_digits=18, decimal_places=6, default=1)
+    unit_price = models.DecimalField(_("unit price"), max_digits=18, decimal_places=6)
+
+    class Meta:
+        verbose_name = _("detail item")
+        verbose_name_plural = _("detail items")
+        ordering = ["charge_id", "position", "pk"]
+
+    def __str__(self) -> str:
+        return self.description

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import django_stubs_ext
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
@@ -215,8 +216,25 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Periodic jobs; each later feature adds its entry here.
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# Periodic jobs; each feature adds its entry here.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "invoices-recurring-run": {
+        # Issues the day's New and Recurring invoices; safe to run more than once a day.
+        "task": "invoices.recurring_run",
+        "schedule": crontab(hour=2, minute=0),
+    },
+}
+
+# Invoices: numbering, payment terms, and the seller printed on every invoice.
+INVOICE_NUMBER_PREFIX = env.str("INVOICE_NUMBER_PREFIX", default="INV-")
+INVOICE_NUMBER_DIGITS = env.int("INVOICE_NUMBER_DIGITS", default=6)
+INVOICE_PAYMENT_TERMS_DAYS = env.int("INVOICE_PAYMENT_TERMS_DAYS", default=30)
+INVOICES_PER_PAGE = env.int("INVOICES_PER_PAGE", default=25)
+SELLER_NAME = env.str("SELLER_NAME", default="Example Hosting Ltd")
+SELLER_ADDRESS = env.str(
+    "SELLER_ADDRESS", default="1 Datacenter Way\nDallas TX 75201\nUnited States"
+).replace("\\n", "\n")
+SELLER_TAX_ID = env.str("SELLER_TAX_ID", default="")
 
 CACHES = {
     "default": (

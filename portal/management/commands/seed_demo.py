@@ -1,4 +1,4 @@
-"""Demo users and accounts for a first run and for trying the portal (idempotent)."""
+"""Demo users, accounts and invoices for a first run and for trying the portal (idempotent)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Account, Membership, User
+from invoices.demo import seed_invoices
 
 DEMO_CUSTOMER = ("demo@example.com", "demo-pass-2026")
 DEMO_REP = ("rep@example.com", "rep-pass-2026")
@@ -15,7 +17,9 @@ DEMO_OTHER = ("other@example.com", "other-pass-2026")
 
 
 class Command(BaseCommand):
-    help = "Create the demo users and accounts (safe to run again: nothing is duplicated)."
+    help = (
+        "Create the demo users, accounts and invoices (safe to run again: nothing is duplicated)."
+    )
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
@@ -55,6 +59,7 @@ class Command(BaseCommand):
         Membership.objects.update_or_create(
             user=other, account=other_account, defaults={"role": Membership.Role.OWNER}
         )
+        seed_invoices(demo_account, timezone.localdate())
         self.stdout.write(self.style.SUCCESS("Demo data is ready."))
         self.stdout.write(
             "\n".join(

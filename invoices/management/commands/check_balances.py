@@ -1,0 +1,24 @@
+"""Recompute every balance from invoices and allocations; exit 1 on any mismatch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from invoices.balances import find_balance_mismatches
+
+
+class Command(BaseCommand):
+    help = (
+        "Recomputes the balance of every invoice from its total and what was applied to it "
+        "(credits and payments), and reports every mismatch. Exits 1 when there is one."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        mismatches = find_balance_mismatches()
+        for mismatch in mismatches:
+            self.stderr.write(str(mismatch))
+        if mismatches:
+            raise CommandError(f"{len(mismatches)} balance mismatch(es) found.", returncode=1)
+        self.stdout.write(self.style.SUCCESS("Every balance reconciles."))

@@ -1,0 +1,146 @@
+"""Read queries of the invoices pages, each a fixed number of SQL queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Max, Q, QuerySet, Sum
+
+from accounts.models import Account
+
+from .models import Invoice, InvoiceItem, RecurringCharge
+from .money import round_money
+from .services import next_billing_date
+
+
+def invoices_for_list(
+    account: Account,
+    *,
+    types: list[str] | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[Invoice]:
+    """The account's invoices, newest first, with the list's filters."""
+    invoices = Invoice.objects.filter(account=account).only(
+        "pk", "number", "type", "state", "issue_date", "due_date", "currency", "total", "balance"
+    )
+    if types:
+        invoices = invoices.filter(type__in=types)
+    if date_from:
+        invoices = invoices.filter(issue_date__gte=date_from)
+    if date_to:
+        invoices = invoices.filter(issue_date__lte=date_to)
+    return invoices.order_by("-issue_date", "-pk")
+
+
+@dataclass
+class CurrencySummary:
+    currency: str
+    balance: Decimal = Decimal(0)
+    next_charges: Decimal = Decimal(0)
+
+    @property
+    def estimated_next_balance(self) -> Decimal:
+        return round_money(self.balance + self.next_charges, self.currency)
+
+
+@dataclass
+class BillingSummary:
+    currencies: list[CurrencySummary] = field(default_factory=list)
+    previous_recurring_date: date | None = None
+    next_recurring_date: date | None = None
+
+
+def billing_summary(account: Account, today: date) -> BillingSummary:
+    """Current and estimated next balance per currency, and the recurring invoice dates.
+
+    The estimate adds what the next Recurring invoice will charge for the charges active on
+    that day. Balances of different currencies stay apart.
+    """
+    next_date = next_billing_date(account, today)
+    per_currency: dict[str, CurrencySummary] = {}
+    balances = (
+        Invoice.objects.filter(account=account)
+        .values("currency")
+        .annotate(balance=Sum("balance"), last_recurring=Max("issue_date", filter=_recurring()))
+        .order_by("currency")
+    )
+    previous: date | None = None
+    for row in balances:
+        per_currency[row["currency"]] = CurrencySummary(
+            currency=row["currency"], balance=round_money(row["balance"], row["currency"])
+        )
+        if row["last_recurring"] and (previous is None or row["last_recurring"] > previous):
+            previous = row["last_recurring"]
+
+    upcoming = (
+        RecurringCharge.objects.filter(account=account)
+        .active_on(next_date)
+        .prefetch_related("details")
+    )
+    currency = account.currency
+    next_total = Decimal(0)
+    for charge in upcoming:
+        details = list(charge.details.all())
+        if details:
+            next_total += sum(
+                (round_money(d.quantity * d.unit_price, currency) for d in details), Decimal(0)
+            )
+        else:
+            next_total += round_money(charge.quantity * charge.unit_price, currency)
+    if next_total or currency in per_currency:
+        summary = per_currency.setdefault(currency, CurrencySummary(currency=currency))
+        summary.next_charges = next_total
+    return BillingSummary(
+        currencies=sorted(
+            per_currency.values(), key=lambda s: (s.currency != currency, s.currency)
+        ),
+        previous_recurring_date=previous,
+        next_recurring_date=next_date if next_total else None,
+    )
+
+
+def _recurring() -> Q:
+    return Q(type=Invoice.Type.RECURRING)
+
+
+@dataclass
+class ItemRow:
+    item: InvoiceItem
+    details: list[InvoiceItem] = field(default_factory=list)
+
+
+def invoice_item_rows(invoice: Invoice) -> list[ItemRow]:
+    """The invoice's items with their detail items, from one query."""
+    rows: dict[int, ItemRow] = {}
+    ordered: list[ItemRow] = []
+    for item in InvoiceItem.objects.filter(invoice=invoice).order_by("position"):
+        if item.parent_id is None:
+            row = ItemRow(item=item)
+            rows[item.pk] = row
+            ordered.append(row)
+        else:
+            rows[item.parent_id].details.append(item)
+    return ordered
+
+
+def invoice_related(invoice: Invoice) -> list[Invoice]:
+    """The invoice it refers to and the invoices that refer to it, oldest first."""
+    related = Invoice.objects.filter(Q(pk=invoice.refers_to_id) | Q(refers_to=invoice)).only(
+        "pk", "number", "type", "issue_date", "currency", "total", "refers_to_id"
+    )
+    return list(related.order_by("issue_date", "pk"))
+
+
+def invoice_item_row(invoice: Invoice, item_pk: int) -> ItemRow | None:
+    """One top-level item of the invoice with its detail items, or None."""
+    items = list(
+        InvoiceItem.objects.filter(invoice=invoice)
+        .filter(Q(pk=item_pk, parent__isnull=True) | Q(parent_id=item_pk))
+        .order_by("position")
+    )
+    if not items or items[0].pk != item_pk:
+        return None
+    return ItemRow(item=items[0], details=items[1:])

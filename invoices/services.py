@@ -1,0 +1,508 @@
+"""Issuing invoices and applying credits: every change of what is owed happens here.
+
+Each service runs in one transaction and locks what it changes in a fixed order (the account,
+then the number sequence, then the account's invoices by id), so that two workers issuing or
+applying at the same moment wait for each other instead of losing an update or a number.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Account, User, log_action
+
+from .models import Allocation, Invoice, InvoiceItem, NumberSequence, RecurringCharge
+from .money import has_valid_precision, round_money, sum_money
+
+INVOICE_SEQUENCE = "invoice"
+
+
+class InvoiceError(ValueError):
+    """A request to issue or correct an invoice that the money rules do not allow."""
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    """A line to put on an invoice; with details, its amount is the sum of theirs."""
+
+    description: str
+    unit_price: Decimal = Decimal(0)
+    quantity: Decimal = Decimal(1)
+    category: str = ""
+    resource_label: str = ""
+    period_start: date | None = None
+    period_end: date | None = None
+    details: Sequence[ItemSpec] = field(default_factory=tuple)
+
+
+# Dates of the billing cycle ---------------------------------------------------------------
+
+
+def billing_date_on_or_before(account: Account, day: date) -> date:
+    """The last billing day of `account` that is `day` or earlier."""
+    if day.day >= account.billing_day:
+        return day.replace(day=account.billing_day)
+    previous_month = day.replace(day=1) - timedelta(days=1)
+    return previous_month.replace(day=account.billing_day)
+
+
+def next_billing_date(account: Account, after: date) -> date:
+    """The first billing day of `account` strictly after `after`."""
+    if after.day < account.billing_day:
+        return after.replace(day=account.billing_day)
+    days_in_month = calendar.monthrange(after.year, after.month)[1]
+    first_of_next = after.replace(day=days_in_month) + timedelta(days=1)
+    return first_of_next.replace(day=account.billing_day)
+
+
+# Issuing ----------------------------------------------------------------------------------
+
+
+def _amount(spec: ItemSpec, currency: str, factor: Decimal) -> Decimal:
+    if spec.details:
+        return sum_money((_amount(d, currency, factor) for d in spec.details), currency)
+    return round_money(spec.quantity * spec.unit_price * factor, currency)
+
+
+def _next_number() -> str:
+    # Created on first use; ON CONFLICT DO NOTHING lets two first issuers race safely.
+    NumberSequence.objects.bulk_create(
+        [NumberSequence(name=INVOICE_SEQUENCE)], ignore_conflicts=True
+    )
+    sequence = NumberSequence.objects.select_for_update().get(name=INVOICE_SEQUENCE)
+    value = sequence.next_value
+    sequence.next_value = value + 1
+    sequence.save(update_fields=["next_value"])
+    return f"{settings.INVOICE_NUMBER_PREFIX}{value:0{settings.INVOICE_NUMBER_DIGITS}d}"
+
+
+def _buyer_address(account: Account) -> str:
+    lines = [
+        account.address_line1,
+        account.address_line2,
+        " ".join(part for part in (account.city, account.region, account.postal_code) if part),
+        str(account.country.name),  # type: ignore[attr-defined]
+    ]
+    return "\n".join(line for line in lines if line)
+
+
+def _create_items(
+    invoice: Invoice,
+    specs: Sequence[ItemSpec],
+    factor: Decimal,
+    parent: InvoiceItem | None = None,
+    position: int = 0,
+) -> int:
+    for spec in specs:
+        position += 1
+        item = InvoiceItem.objects.create(
+            invoice=invoice,
+            parent=parent,
+            position=position,
+            description=spec.description,
+            category=spec.category,
+            resource_label=spec.resource_label,
+            quantity=spec.quantity,
+            unit_price=spec.unit_price,
+            amount=_amount(spec, invoice.currency, factor),
+            period_start=spec.period_start,
+            period_end=spec.period_end,
+        )
+        if spec.details:
+            position = _create_items(invoice, spec.details, factor, parent=item, position=position)
+    return position
+
+
+def _issue(
+    *,
+    account: Account,
+    type: Invoice.Type,
+    currency: str,
+    items: Sequence[ItemSpec],
+    issue_date: date,
+    tax_rate: Decimal = Decimal(0),
+    refers_to: Invoice | None = None,
+    period: tuple[date, date] | None = None,
+    reason: str = "",
+    by: User | None = None,
+    factor: Decimal = Decimal(1),
+) -> Invoice:
+    """Create an issued invoice with its items; the caller holds the account's lock."""
+    if not items:
+        raise InvoiceError("An invoice needs at least one item.")
+    for spec in items:
+        for leaf in spec.details or (spec,):
+            if leaf.details:
+                raise InvoiceError("Detail items cannot have detail items of their own.")
+    subtotal = sum_money((_amount(spec, currency, factor) for spec in items), currency)
+    tax = round_money(subtotal * tax_rate / 100, currency)
+    total = subtotal + tax
+    is_charge = type in Invoice.CHARGE_TYPES
+    if is_charge and total < 0:
+        raise InvoiceError("A charge cannot have a negative total.")
+    if type == Invoice.Type.CREDIT:
+        balance, state = total, Invoice.State.CREDIT_AVAILABLE
+    elif type == Invoice.Type.REFUND:
+        balance, state = Decimal(0), Invoice.State.CLOSED
+    else:
+        balance = total
+        state = Invoice.State.OPEN if total > 0 else Invoice.State.PAID
+    terms = settings.INVOICE_PAYMENT_TERMS_DAYS if is_charge else 0
+    invoice = Invoice.objects.create(
+        account=account,
+        number=_next_number(),
+        type=type,
+        state=state,
+        issue_date=issue_date,
+        due_date=issue_date + timedelta(days=terms),
+        currency=currency,
+        subtotal=subtotal,
+        tax_rate=tax_rate,
+        tax=tax,
+        total=total,
+        balance=balance,
+        refers_to=refers_to,
+        period_start=period[0] if period else None,
+        period_end=period[1] if period else None,
+        reason=reason,
+        seller_name=settings.SELLER_NAME,
+        seller_address=settings.SELLER_ADDRESS,
+        seller_tax_id=settings.SELLER_TAX_ID,
+        buyer_name=account.company_name,
+        buyer_address=_buyer_address(account),
+        buyer_country=account.country.code,  # type: ignore[attr-defined]
+        issued_by=by,
+    )
+    _create_items(invoice, items, factor)
+    log_action(
+        "invoices.invoice.issued",
+        obj=invoice,
+        account=account,
+        actor=by,
+        number=invoice.number,
+        type=invoice.type,
+        total=str(invoice.total),
+        currency=currency,
+    )
+    return invoice
+
+
+def _lock_account(account: Account) -> Account:
+    return Account.objects.select_for_update().get(pk=account.pk)
+
+
+@transaction.atomic
+def invoice_issue_one_time(
+    *,
+    account: Account,
+    items: Sequence[ItemSpec],
+    currency: str | None = None,
+    issue_date: date | None = None,
+    tax_rate: Decimal = Decimal(0),
+    reason: str = "",
+    by: User | None = None,
+) -> Invoice:
+    """Issue a One-time invoice (overage, a setup fee, a late fee) and apply open credits.
+
+    Raises InvoiceError when there are no items, an amount is negative or the unit prices
+    need more decimals than make sense.
+    """
+    account = _lock_account(account)
+    currency = currency or account.currency
+    invoice = _issue(
+        account=account,
+        type=Invoice.Type.ONE_TIME,
+        currency=currency,
+        items=items,
+        issue_date=issue_date or timezone.localdate(),
+        tax_rate=tax_rate,
+        reason=reason,
+        by=by,
+    )
+    _apply_credits(account, currency)
+    invoice.refresh_from_db(fields=["balance", "state"])
+    return invoice
+
+
+def _validate_correction_amount(original: Invoice, amount: Decimal) -> None:
+    if amount <= 0:
+        raise InvoiceError("The amount must be greater than zero.")
+    if not has_valid_precision(amount, original.currency):
+        raise InvoiceError(f"{original.currency} amounts have at most the currency's decimals.")
+    if not original.is_charge:
+        raise InvoiceError("Only a charge (New, Recurring, One-time) can be corrected.")
+
+
+@transaction.atomic
+def invoice_issue_credit(
+    *,
+    original: Invoice,
+    amount: Decimal,
+    reason: str,
+    issue_date: date | None = None,
+    by: User | None = None,
+) -> Invoice:
+    """Issue a Credit invoice against `original` and apply it to what is owed, oldest first.
+
+    Credits against one invoice never exceed its total. Raises InvoiceError otherwise, or
+    for an amount that is zero, negative or has too many decimals.
+    """
+    account = _lock_account(original.account)
+    original = Invoice.objects.select_for_update().get(pk=original.pk)
+    _validate_correction_amount(original, amount)
+    credited = sum_money(
+        (-c.total for c in original.corrections.filter(type=Invoice.Type.CREDIT)),
+        original.currency,
+    )
+    if credited + amount > original.total:
+        raise InvoiceError("Credits against an invoice cannot exceed its total.")
+    credit = _issue(
+        account=account,
+        type=Invoice.Type.CREDIT,
+        currency=original.currency,
+        items=[ItemSpec(description=reason or "Credit", unit_price=-amount)],
+        issue_date=issue_date or timezone.localdate(),
+        refers_to=original,
+        reason=reason,
+        by=by,
+    )
+    # The credit pays the invoice it corrects first, then the oldest open ones.
+    _apply_credits(account, original.currency, first=original)
+    credit.refresh_from_db(fields=["balance", "state"])
+    return credit
+
+
+@transaction.atomic
+def invoice_issue_refund(
+    *,
+    original: Invoice,
+    amount: Decimal,
+    reason: str,
+    issue_date: date | None = None,
+    by: User | None = None,
+) -> Invoice:
+    """Issue a Refund document: a record that `amount` paid on `original` was returned.
+
+    It owes nothing either way. Refunds never exceed what was paid on the original.
+    """
+    account = _lock_account(original.account)
+    original = Invoice.objects.select_for_update().get(pk=original.pk)
+    _validate_correction_amount(original, amount)
+    refunded = sum_money(
+        (-r.total for r in original.corrections.filter(type=Invoice.Type.REFUND)),
+        original.currency,
+    )
+    if refunded + amount > original.amount_applied:
+        raise InvoiceError("A refund cannot exceed what was paid on the invoice.")
+    return _issue(
+        account=account,
+        type=Invoice.Type.REFUND,
+        currency=original.currency,
+        items=[ItemSpec(description=reason or "Refund", unit_price=-amount)],
+        issue_date=issue_date or timezone.localdate(),
+        refers_to=original,
+        reason=reason,
+        by=by,
+    )
+
+
+# Applying amounts to invoices ----------------------------------------------------------------
+
+
+def _apply_credits(account: Account, currency: str, first: Invoice | None = None) -> None:
+    """Use the account's available credits in `currency` on its open charges, oldest first."""
+    credits = list(
+        Invoice.objects.select_for_update()
+        .filter(account=account, currency=currency, state=Invoice.State.CREDIT_AVAILABLE)
+        .order_by("pk")
+    )
+    if not credits:
+        return
+    charges = list(
+        Invoice.objects.select_for_update()
+        .filter(account=account, currency=currency, state=Invoice.State.OPEN)
+        .order_by("pk")
+    )
+    charges.sort(key=lambda c: (c != first, c.issue_date, c.pk))
+    for credit in credits:
+        for charge in charges:
+            available = -credit.balance
+            if available <= 0:
+                break
+            if charge.balance <= 0:
+                continue
+            applied = min(available, charge.balance)
+            Allocation.objects.create(
+                invoice=charge,
+                source=Allocation.Source.CREDIT,
+                credit=credit,
+                amount=applied,
+                currency=currency,
+            )
+            _change_balance(charge, charge.balance - applied)
+            _change_balance(credit, credit.balance + applied)
+
+
+def _change_balance(invoice: Invoice, balance: Decimal) -> None:
+    invoice.balance = balance
+    if invoice.type == Invoice.Type.CREDIT:
+        invoice.state = Invoice.State.CREDIT_AVAILABLE if balance < 0 else Invoice.State.CREDIT_USED
+    else:
+        invoice.state = Invoice.State.OPEN if balance > 0 else Invoice.State.PAID
+    invoice.save(update_fields=["balance", "state"])
+
+
+def invoice_apply_payment(*, invoice: Invoice, amount: Decimal) -> Allocation:
+    """Apply `amount` of a payment to `invoice`; the caller holds its lock in a transaction.
+
+    Used by the payments app, which links its payment to the returned allocation. Raises
+    InvoiceError for an amount above what is owed or with too many decimals.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("invoice_apply_payment must run inside the payment's transaction.")
+    if not invoice.is_charge:
+        raise InvoiceError("Payments apply only to charges.")
+    if amount <= 0 or amount > invoice.balance:
+        raise InvoiceError("The amount must be above zero and at most what is owed.")
+    if not has_valid_precision(amount, invoice.currency):
+        raise InvoiceError(f"{invoice.currency} amounts have at most the currency's decimals.")
+    allocation = Allocation.objects.create(
+        invoice=invoice,
+        source=Allocation.Source.PAYMENT,
+        amount=amount,
+        currency=invoice.currency,
+    )
+    _change_balance(invoice, invoice.balance - amount)
+    return allocation
+
+
+# The monthly run ---------------------------------------------------------------------------
+
+
+def _charge_spec(
+    charge: RecurringCharge, period: tuple[date, date], label_suffix: str = ""
+) -> ItemSpec:
+    details = tuple(
+        ItemSpec(
+            description=d.description,
+            category=d.category,
+            quantity=d.quantity,
+            unit_price=d.unit_price,
+            period_start=period[0],
+            period_end=period[1] - timedelta(days=1),
+        )
+        for d in charge.details.all()
+    )
+    return ItemSpec(
+        description=charge.description + label_suffix,
+        category=charge.category,
+        resource_label=charge.resource_label,
+        quantity=charge.quantity if not details else Decimal(1),
+        unit_price=charge.unit_price if not details else Decimal(0),
+        period_start=period[0],
+        period_end=period[1] - timedelta(days=1),
+        details=details,
+    )
+
+
+@dataclass
+class RunResult:
+    new: list[Invoice] = field(default_factory=list)
+    recurring: list[Invoice] = field(default_factory=list)
+
+
+@transaction.atomic
+def recurring_run_account(*, account: Account, day: date) -> RunResult:
+    """Issue what `account` owes for its recurring charges on `day`; safe to run again.
+
+    A charge that starts gets a New invoice prorated from its start to the next billing day;
+    on the billing day, one Recurring invoice covers the coming month of every charge already
+    invoiced up to that day. Each charge records how far it is invoiced, under the account's
+    lock, so a second run for the same day finds nothing left to issue.
+    """
+    account = _lock_account(account)
+    result = RunResult()
+    charges = list(
+        RecurringCharge.objects.select_for_update()
+        .filter(account=account)
+        .active_on(day)
+        .order_by("pk")
+        .prefetch_related("details")
+    )
+    currency = account.currency
+
+    starting = [c for c in charges if c.invoiced_through is None]
+    if starting:
+        # Each charge is prorated on its own; they share one New invoice per start date.
+        by_start: dict[date, list[RecurringCharge]] = {}
+        for charge in starting:
+            by_start.setdefault(charge.starts_on, []).append(charge)
+        for starts_on, group in sorted(by_start.items()):
+            cycle_start = billing_date_on_or_before(account, starts_on)
+            cycle_end = next_billing_date(account, starts_on)
+            factor = Decimal((cycle_end - starts_on).days) / Decimal((cycle_end - cycle_start).days)
+            suffix = (
+                ""
+                if factor == 1
+                else f" ({(cycle_end - starts_on).days}/" + (f"{(cycle_end - cycle_start).days})")
+            )
+            invoice = _issue(
+                account=account,
+                type=Invoice.Type.NEW,
+                currency=currency,
+                items=[_charge_spec(c, (starts_on, cycle_end), suffix) for c in group],
+                issue_date=day,
+                period=(starts_on, cycle_end - timedelta(days=1)),
+                factor=factor,
+            )
+            result.new.append(invoice)
+            for charge in group:
+                charge.invoiced_through = cycle_end
+                charge.save(update_fields=["invoiced_through"])
+
+    if day.day == account.billing_day:
+        due = [c for c in charges if c.invoiced_through is not None and c.invoiced_through <= day]
+        already = Invoice.objects.filter(
+            account=account, type=Invoice.Type.RECURRING, period_start=day
+        ).exists()
+        if due and not already:
+            period_end = next_billing_date(account, day)
+            invoice = _issue(
+                account=account,
+                type=Invoice.Type.RECURRING,
+                currency=currency,
+                items=[_charge_spec(c, (day, period_end)) for c in due],
+                issue_date=day,
+                period=(day, period_end - timedelta(days=1)),
+            )
+            result.recurring.append(invoice)
+            for charge in due:
+                charge.invoiced_through = period_end
+                charge.save(update_fields=["invoiced_through"])
+
+    if result.new or result.recurring:
+        _apply_credits(account, currency)
+    return result
+
+
+def accounts_due_for_run(day: date) -> list[int]:
+    """Ids of the accounts with something to issue on `day`."""
+    billing_today = Account.objects.filter(
+        billing_day=day.day, recurring_charges__in=RecurringCharge.objects.active_on(day)
+    )
+    starting = Account.objects.filter(
+        recurring_charges__in=RecurringCharge.objects.active_on(day).filter(
+            invoiced_through__isnull=True
+        )
+    )
+    ids = set(billing_today.values_list("pk", flat=True))
+    ids.update(starting.values_list("pk", flat=True))
+    return sorted(ids)
