@@ -9,9 +9,9 @@ export UV_PYTHON_DOWNLOADS := never
 
 # Debian packages: gettext compiles the translations, Pango and a CJK font render PDFs and
 # pages with Chinese text (WeasyPrint, Chromium),
-# and Chromium runs the browser tests.
+# Chromium runs the browser tests and poppler-utils (pdffonts) checks the PDFs.
 APT_RUNTIME := gettext libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk
-APT_TEST := chromium
+APT_TEST := chromium poppler-utils
 
 .PHONY: install uv system-packages test-system-packages messages compilemessages run test \
 	worker beat lint format bench check-deploy clean
@@ -82,7 +82,7 @@ format: install
 
 bench: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal_bench
 bench: install
-	@set -e; for script in bench/*.py; do \
+	@set -e; for script in bench/[!_]*.py; do \
 		[ -e "$$script" ] || { echo "No benchmarks yet."; break; }; \
 		echo "== $$script"; $(UV) run --frozen python "$$script"; \
 	done

@@ -17,7 +17,7 @@ from django.shortcuts import render
 from .models import Account, Membership
 
 if TYPE_CHECKING:
-    from django.http import HttpResponse
+    from django.http import HttpResponse, HttpResponseBase
 
     from .models import User
 
@@ -31,39 +31,45 @@ class AccountRequest(HttpRequest):
 
 
 SESSION_KEY = "current_account_id"
-_CACHE_ATTR = "_current_membership"
+_CACHE_ATTR = "_memberships"
+
+
+def user_memberships(request: HttpRequest) -> list[Membership]:
+    """All the signed-in user's memberships with their accounts, from one query per request."""
+    if not hasattr(request, _CACHE_ATTR):
+        memberships: list[Membership] = []
+        if request.user.is_authenticated:
+            memberships = list(
+                Membership.objects.filter(user_id=request.user.pk)
+                .select_related("account")
+                .order_by("created_at", "pk")
+            )
+        setattr(request, _CACHE_ATTR, memberships)
+    return getattr(request, _CACHE_ATTR)
 
 
 def current_membership(request: HttpRequest) -> Membership | None:
     """The signed-in user's membership of the account in use, or None (staff, no account)."""
-    if hasattr(request, _CACHE_ATTR):
-        return getattr(request, _CACHE_ATTR)
-    membership: Membership | None = None
-    if request.user.is_authenticated:
-        memberships = Membership.objects.filter(user_id=request.user.pk).select_related("account")
-        wanted = request.session.get(SESSION_KEY)
-        if wanted is not None:
-            membership = memberships.filter(account_id=wanted).first()
-        if membership is None:
-            membership = memberships.order_by("created_at", "pk").first()
-    setattr(request, _CACHE_ATTR, membership)
-    return membership
+    memberships = user_memberships(request)
+    wanted = request.session.get(SESSION_KEY) if memberships else None
+    for membership in memberships:
+        if membership.account_id == wanted:
+            return membership
+    return memberships[0] if memberships else None
 
 
 def switch_account(request: HttpRequest, account: Account) -> None:
     """Use `account` from now on; the caller has checked that the user is a member."""
     request.session[SESSION_KEY] = account.pk
-    if hasattr(request, _CACHE_ATTR):
-        delattr(request, _CACHE_ATTR)
 
 
-def account_required(
-    view: Callable[..., HttpResponse],
-) -> Callable[..., HttpResponse]:
+def account_required[R: HttpResponseBase](
+    view: Callable[..., R],
+) -> Callable[..., R | HttpResponse]:
     """Give the view `request.account` and `request.membership`, or explain there is none."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> R | HttpResponse:
         membership = current_membership(request)
         if membership is None:
             return render(request, "accounts/no_account.html", status=403)

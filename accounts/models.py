@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -103,6 +104,13 @@ class Account(models.Model):
         _("EU Supported"),
         default=False,
         help_text=_("Maintenance and support questions are handled by the European team."),
+    )
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        default=settings.LANGUAGE_CODE,
+        help_text=_("The language of the account's emails and invoice documents."),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -220,3 +228,46 @@ def log_action(
         object_id=str(obj.pk),
         data=data,
     )
+
+
+class OutboundEmail(models.Model):
+    """An email waiting to be sent, written in the same transaction as what caused it.
+
+    A worker sends it (with retries) after the commit; `key` makes queuing the same message
+    twice a no-op, so a retried task never emails twice.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    key = models.CharField(_("key"), max_length=200, unique=True)
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="emails",
+        verbose_name=_("account"),
+    )
+    to = models.JSONField(_("to"), default=list)
+    subject = models.CharField(_("subject"), max_length=255)
+    body = models.TextField(_("body"))
+    # [{"kind": "<app>.<what>", "id": <pk>, "filename": ..., "language": ...}]: attachments
+    # are produced when sending by the provider registered for their kind.
+    attachments = models.JSONField(_("attachments"), default=list, blank=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("outbound email")
+        verbose_name_plural = _("outbound emails")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["state", "created_at"], name="outbox_queued")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} → {', '.join(self.to)}"

@@ -17,6 +17,7 @@ COMPANY_FIELDS = (
     "country",
     "phone",
     "eu_supported",
+    "language",
 )
 
 

@@ -341,3 +341,33 @@ class RecurringChargeDetail(models.Model):
 
     def __str__(self) -> str:
         return self.description
+
+
+class InvoiceDocument(models.Model):
+    """The rendered PDF of an invoice in one language, stored through Django's storage.
+
+    `input_hash` covers everything the PDF shows that can change (what is owed) and the
+    template's version; a document whose hash still matches is served as it is.
+    """
+
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, related_name="documents", verbose_name=_("invoice")
+    )
+    language = models.CharField(_("language"), max_length=10)
+    input_hash = models.CharField(_("input hash"), max_length=64, blank=True)
+    file = models.FileField(_("file"), max_length=255, blank=True)
+    pages = models.PositiveIntegerField(_("pages"), default=0)
+    size = models.PositiveIntegerField(_("size (bytes)"), default=0)
+    rendered_at = models.DateTimeField(_("rendered"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("invoice document")
+        verbose_name_plural = _("invoice documents")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "language"], name="invoice_document_per_language"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} ({self.language})"

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 
-from babel.numbers import format_currency
+from babel import Locale
+from babel.numbers import NumberPattern, format_currency
 from django.utils.translation import get_language, to_locale
 
 from accounts.currencies import exponent
@@ -47,22 +50,71 @@ def totals_by_currency(pairs: Iterable[tuple[str, Decimal]]) -> dict[str, Decima
     return {currency: round_money(total, currency) for currency, total in sorted(totals.items())}
 
 
+@lru_cache(maxsize=32)
+def _currency_pattern(locale_name: str) -> tuple[Locale, NumberPattern]:
+    locale = Locale.parse(locale_name)
+    return locale, locale.currency_formats["standard"]
+
+
+@dataclass(frozen=True)
+class _Affixes:
+    """How a locale wraps a currency amount: its prefix and suffix, positive and negative,
+    and its digit symbols, read once from Babel (CLDR) and reused for every amount."""
+
+    positive: tuple[str, str]
+    negative: tuple[str, str]
+    decimal: str
+    group: str
+
+    def apply(self, amount: Decimal, places: int) -> str:
+        digits = f"{abs(amount):,.{places}f}"
+        if self.decimal != "." or self.group != ",":
+            digits = digits.replace(",", "\0").replace(".", self.decimal)
+            digits = digits.replace("\0", self.group)
+        prefix, suffix = self.negative if amount < 0 else self.positive
+        return prefix + digits + suffix
+
+
+@lru_cache(maxsize=128)
+def _affixes(locale_name: str, currency: str) -> _Affixes | None:
+    locale, pattern = _currency_pattern(locale_name)
+    if pattern.grouping != (3, 3):
+        return None  # grouping Python's format cannot write (e.g. Indian lakhs)
+    symbols = locale.number_symbols.get("latn", locale.number_symbols)
+    decimal, group = symbols["decimal"], symbols["group"]
+    places = exponent(currency)
+    one = "1" + (decimal + "0" * places if places else "")
+    positive = pattern.apply(Decimal(1), locale, currency=currency).split(one)
+    negative = pattern.apply(Decimal(-1), locale, currency=currency).split(one)
+    if len(positive) != 2 or len(negative) != 2:
+        return None
+    return _Affixes((positive[0], positive[1]), (negative[0], negative[1]), decimal, group)
+
+
 def format_money(amount: Decimal, currency: str, language: str | None = None) -> str:
     """`amount` as the reader's locale writes it: "$1,234.50", "US$1,234.50", "¥1,235"."""
-    locale = to_locale(language or get_language() or "en")
-    return format_currency(round_money(amount, currency), currency, locale=locale)
+    locale_name = to_locale(language or get_language() or "en")
+    rounded = round_money(amount, currency)
+    if rounded.is_zero():
+        rounded = abs(rounded)  # never "-$0.00"
+    affixes = _affixes(locale_name, currency)
+    if affixes is None:
+        locale, pattern = _currency_pattern(locale_name)
+        return pattern.apply(rounded, locale, currency=currency)
+    return affixes.apply(rounded, exponent(currency))
 
 
 def format_unit_price(amount: Decimal, currency: str, language: str | None = None) -> str:
     """A unit price, which may be finer than the currency's unit ("$0.0042")."""
-    locale = to_locale(language or get_language() or "en")
-    places = max(exponent(currency), -amount.normalize().as_tuple().exponent)  # type: ignore[operator]
-    return format_currency(
-        amount,
-        currency,
-        locale=locale,
-        currency_digits=False,
-        format="¤#,##0." + "0" * exponent(currency) + "#" * (places - exponent(currency))
-        if exponent(currency) or places
-        else "¤#,##0",
-    )
+    locale_name = to_locale(language or get_language() or "en")
+    places = max(exponent(currency), -int(amount.normalize().as_tuple().exponent))
+    affixes = _affixes(locale_name, currency)
+    if affixes is None:
+        return format_currency(
+            amount,
+            currency,
+            locale=locale_name,
+            currency_digits=False,
+            format="¤#,##0." + "0" * places if places else "¤#,##0",
+        )
+    return affixes.apply(amount, places)

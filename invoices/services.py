@@ -15,9 +15,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
 
-from accounts.models import Account, User, log_action
+from accounts.models import Account, Membership, User, log_action
+from accounts.outbox import email_queue
 
 from .models import Allocation, Invoice, InvoiceItem, NumberSequence, RecurringCharge
 from .money import has_valid_precision, round_money, sum_money
@@ -182,6 +185,7 @@ def _issue(
         issued_by=by,
     )
     _create_items(invoice, items, factor)
+    _after_issue(invoice, account)
     log_action(
         "invoices.invoice.issued",
         obj=invoice,
@@ -193,6 +197,38 @@ def _issue(
         currency=currency,
     )
     return invoice
+
+
+def _after_issue(invoice: Invoice, account: Account) -> None:
+    """Render the PDF after the commit, and tell the billing contacts (outbox, same commit)."""
+    from .tasks import invoice_pdf_task
+
+    transaction.on_commit(lambda: invoice_pdf_task.delay(invoice.pk))
+    recipients = Membership.objects.filter(
+        account=account, role__in=[Membership.Role.OWNER, Membership.Role.BILLING]
+    ).values_list("user__email", flat=True)
+    with translation.override(account.language):
+        context = {
+            "invoice": invoice,
+            "account": account,
+            "url": settings.SITE_URL.rstrip("/") + reverse("invoices:detail", args=[invoice.pk]),
+        }
+        subject = render_to_string("invoices/email/invoice_issued_subject.txt", context)
+        body = render_to_string("invoices/email/invoice_issued_body.txt", context)
+    email_queue(
+        key=f"invoices.invoice.issued:{invoice.pk}",
+        account=account,
+        to=list(recipients),
+        subject=" ".join(subject.split()),
+        body=body,
+        attachments=[
+            {
+                "kind": "invoices.invoice_pdf",
+                "id": invoice.pk,
+                "language": account.language,
+            }
+        ],
+    )
 
 
 def _lock_account(account: Account) -> Account:

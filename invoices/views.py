@@ -1,16 +1,28 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.current import AccountRequest, account_required
 
+from .documents import (
+    invoice_csv,
+    invoice_document_render,
+    invoices_csv,
+    pdf_filename,
+    stored_document,
+)
 from .forms import InvoiceFilterForm
 from .models import Invoice
+from .presenters import present_rows
 from .selectors import (
     billing_summary,
     invoice_item_row,
@@ -25,11 +37,10 @@ def _get_invoice(request: AccountRequest, pk: int) -> Invoice:
     return get_object_or_404(Invoice, pk=pk, account=request.account)
 
 
-@require_GET
-@account_required
-def invoice_list(request: AccountRequest) -> HttpResponse:
-    """Account > Billing > Invoices: the list with its filters, and the billing summary."""
-    form = InvoiceFilterForm(request.GET or None)
+def _filtered(request: AccountRequest) -> tuple[InvoiceFilterForm, QuerySet[Invoice]]:
+    data = request.GET.copy()
+    data.pop("page", None)
+    form = InvoiceFilterForm(data or None)
     filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
     invoices = invoices_for_list(
         request.account,
@@ -37,6 +48,14 @@ def invoice_list(request: AccountRequest) -> HttpResponse:
         date_from=filters.get("date_from"),
         date_to=filters.get("date_to"),
     )
+    return form, invoices
+
+
+@require_GET
+@account_required
+def invoice_list(request: AccountRequest) -> HttpResponse:
+    """Account > Billing > Invoices: the list with its filters, and the billing summary."""
+    form, invoices = _filtered(request)
     page = Paginator(invoices, settings.INVOICES_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -58,15 +77,17 @@ def invoice_list(request: AccountRequest) -> HttpResponse:
 def invoice_detail(request: AccountRequest, pk: int) -> HttpResponse:
     """One invoice: its header, its items (each expands to its details), totals, relations."""
     invoice = _get_invoice(request, pk)
-    expanded = request.GET.get("expand", "")
+    expand = request.GET.get("expand", "")
+    expanded = int(expand) if expand.isdigit() else None
     return render(
         request,
         "invoices/invoice_detail.html",
         {
             "section": "invoices",
             "invoice": invoice,
-            "rows": invoice_item_rows(invoice),
-            "expanded": int(expanded) if expanded.isdigit() else None,
+            "rows": present_rows(invoice, invoice_item_rows(invoice), expanded=expanded),
+            "item_url": _item_url(invoice),
+            "expanded": expanded,
             "related": invoice_related(invoice),
         },
     )
@@ -81,8 +102,64 @@ def invoice_item(request: AccountRequest, pk: int, item_pk: int) -> HttpResponse
     if row is None:
         raise Http404
     expand = request.GET.get("collapse") is None
+    [line] = present_rows(invoice, [row])
     return render(
         request,
         "invoices/partials/item_rows.html",
-        {"invoice": invoice, "row": row, "expanded": item_pk if expand else None},
+        {
+            "invoice": invoice,
+            "row": line,
+            "item_url": _item_url(invoice),
+            "expanded": item_pk if expand else None,
+        },
     )
+
+
+def _item_url(invoice: Invoice) -> str:
+    """The prefix of the items' fragment URLs, reversed once rather than once a row."""
+    return reverse("invoices:item", args=[invoice.pk, 0]).removesuffix("0/")
+
+
+@require_GET
+@account_required
+def invoice_pdf(request: AccountRequest, pk: int) -> FileResponse:
+    """The invoice as a PDF in the reader's language: served from storage as rendered by the
+    worker, or rendered now if it is missing or out of date."""
+    invoice = _get_invoice(request, pk)
+    language = request.LANGUAGE_CODE
+    document = stored_document(invoice, language) or invoice_document_render(
+        invoice=invoice, language=language
+    )
+    response = FileResponse(
+        document.file.open("rb"),
+        content_type="application/pdf",
+        as_attachment=False,
+        filename=pdf_filename(invoice),
+    )
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@require_GET
+@account_required
+def invoice_csv_view(request: AccountRequest, pk: int) -> StreamingHttpResponse:
+    """One invoice's items and detail items as CSV."""
+    invoice = _get_invoice(request, pk)
+    return _csv_response(invoice_csv(invoice), f"invoice-{invoice.number}.csv")
+
+
+@require_GET
+@account_required
+def invoice_list_csv(request: AccountRequest) -> StreamingHttpResponse:
+    """The Invoices list, with the filters currently applied, as CSV."""
+    _form, invoices = _filtered(request)
+    return _csv_response(invoices_csv(invoices.iterator(chunk_size=2000)), "invoices.csv")
+
+
+def _csv_response(lines: Iterator[str], filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        (line.encode("utf-8") for line in lines), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-cache"
+    return response

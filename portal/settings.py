@@ -199,12 +199,14 @@ def _mailer(url: str) -> dict[str, object]:
 
 MAILERS = {"default": _mailer(env.str("EMAIL_URL", default=""))}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@example.com")
+# A failing email is retried with a growing delay (30 s, 1 min, 2 min, ... up to 1 h).
+EMAIL_MAX_RETRIES = env.int("EMAIL_MAX_RETRIES", default=10)
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Celery on Redis. Without REDIS_URL, tasks run in-process (eagerly) after the commit that
 # enqueued them, so a first run needs no broker.
 REDIS_URL = env.str("REDIS_URL", default="")
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -222,6 +224,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         # Issues the day's New and Recurring invoices; safe to run more than once a day.
         "task": "invoices.recurring_run",
         "schedule": crontab(hour=2, minute=0),
+    },
+    "accounts-outbox-sweep": {
+        "task": "accounts.outbox_sweep",
+        "schedule": crontab(minute="*/5"),
+    },
+    "invoices-render-missing-documents": {
+        "task": "invoices.render_missing_documents",
+        "schedule": crontab(minute="*/15"),
     },
 }
 
@@ -282,5 +292,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "axes": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }

@@ -24,6 +24,7 @@ def _company_form(**overrides: object) -> dict[str, object]:
         "country": "CN",
         "phone": "+86 571 5555 0000",
         "eu_supported": "on",
+        "language": "zh-hans",
     }
     data.update(overrides)
     return data
@@ -36,6 +37,7 @@ def test_owner_edits_the_company_information(owner_client: Client, account: Acco
     assert account.company_name == "杭州星河数据有限公司"
     assert account.city == "杭州市"
     assert account.eu_supported is True
+    assert account.language == "zh-hans"
     page = owner_client.get(URL).content.decode()
     assert "The company information has been saved." in page
 

@@ -57,4 +57,5 @@ def sign_in(page: Page, email: str, password: str) -> None:
     page.goto("/")
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()

@@ -39,7 +39,7 @@ def test_customer_reads_invoices_filters_them_and_drills_into_an_item(
     for row_type in rows.locator("td:nth-child(3)").all_inner_texts():
         assert row_type == "Recurring"
 
-    rows.first.get_by_role("link").click()
+    rows.first.get_by_role("link").first.click()
     expect(page.get_by_test_id("invoice-number")).to_be_visible()
     expect(page.get_by_text("Dual Intel Xeon Silver 4410Y (24 cores)")).to_have_count(0)
     # Anywhere on the row, not only on the link.
@@ -73,7 +73,7 @@ def test_the_same_journey_in_chinese(page: Page, demo_data: None) -> None:
     page.get_by_label("周期性").check()
     page.get_by_label("信用值").uncheck()
     page.get_by_role("button", name="过滤").click()
-    table.locator("tbody tr").first.get_by_role("link").click()
+    table.locator("tbody tr").first.get_by_role("link").first.click()
     page.get_by_role("row", name="Virtual Server").click()
     expect(page.get_by_text("8 vCPU")).to_be_visible()
     expect(page.get_by_role("heading", name="计费项目")).to_be_visible()
@@ -87,7 +87,7 @@ def test_without_javascript_the_row_link_still_shows_the_details(
     sign_in(page, "demo@example.com", "demo-pass-2026")
     page.get_by_label("Recurring").check()
     page.get_by_role("button", name="Filter").click()
-    page.get_by_test_id("invoice-table").locator("tbody tr").first.get_by_role("link").click()
+    page.get_by_test_id("invoice-table").locator("tbody tr").first.get_by_role("link").first.click()
     page.get_by_role("link", name="Bare Metal Server").click()
     expect(page.get_by_text("256 GB RAM")).to_be_visible()
     assert "expand=" in page.url

@@ -57,6 +57,7 @@ def test_a_wrong_password_is_refused_with_a_clear_error(page: Page, demo_data: N
 
 def test_the_menu_is_reachable_by_keyboard(page: Page, demo_data: None) -> None:
     sign_in(page, "demo@example.com", "demo-pass-2026")
+    expect(page.get_by_role("heading", name="Invoices", exact=True)).to_be_visible()
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to main content")).to_be_focused()
     page.keyboard.press("Enter")

@@ -67,3 +67,17 @@ def test_amounts_are_written_for_the_readers_locale() -> None:
     with translation.override("zh-hans"):
         assert format_money(D("1234.5"), "CNY") == "¥1,234.50"
         assert format_money(D("1234.5"), "USD") == "US$1,234.50"
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans", "de", "fr", "hi"])
+@pytest.mark.parametrize("currency", ["USD", "CNY", "JPY", "BHD", "EUR"])
+def test_the_fast_formatter_writes_exactly_what_babel_writes(language: str, currency: str) -> None:
+    from babel.numbers import format_currency
+    from django.utils.translation import to_locale
+
+    for text in ("0", "1", "-1", "0.5", "12.345", "-1234.5", "1234567.891", "-98765.4321"):
+        amount = round_money(D(text), currency)
+        expected = format_currency(amount, currency, locale=to_locale(language))
+        assert format_money(amount, currency, language) == expected
+    # A negative amount that rounds to zero is zero, not "-$0.00".
+    assert format_money(D("-0.0001"), currency, language) == format_money(D(0), currency, language)

@@ -35,6 +35,7 @@ class Command(BaseCommand):
                 "phone": "+86 21 5555 0100",
                 "currency": "USD",
                 "billing_day": 1,
+                "language": "zh-hans",
             },
         )
         other_account, _ = Account.objects.update_or_create(

@@ -1,0 +1,283 @@
+"""Invoice documents: the PDF (WeasyPrint) and the CSV exports.
+
+A PDF is rendered by a worker when an invoice is issued and stored through Django's storage
+API; it is rendered again only when what it shows changes (what is owed, or the template).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.template.loader import get_template, render_to_string
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from .models import Invoice, InvoiceDocument
+from .money import quantum
+from .presenters import plain_number, present_rows
+from .selectors import invoice_item_rows, invoice_related
+
+logger = logging.getLogger(__name__)
+
+PDF_TEMPLATE = "invoices/pdf/invoice.html"
+PDF_STYLESHEET = Path(__file__).parent / "static" / "invoices" / "pdf.css"
+
+# Countries that print on US Letter; everyone else uses A4.
+LETTER_COUNTRIES = frozenset(
+    {"US", "CA", "MX", "PH", "CL", "CO", "VE", "GT", "CR", "PR", "DO", "SV", "PA", "BZ"}
+)
+
+
+@cache
+def template_version() -> str:
+    """A hash of the PDF template and stylesheet: a change renders every PDF again."""
+    source = Path(get_template(PDF_TEMPLATE).origin.name).read_bytes()  # type: ignore[attr-defined]
+    return hashlib.sha256(source + PDF_STYLESHEET.read_bytes()).hexdigest()[:16]
+
+
+def document_hash(invoice: Invoice, language: str) -> str:
+    """What the PDF of `invoice` depends on. Items and parties never change once issued."""
+    parts = [
+        template_version(),
+        language,
+        str(invoice.pk),
+        invoice.number,
+        str(invoice.balance),
+        invoice.state,
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def page_size(invoice: Invoice) -> str:
+    return "letter" if invoice.buyer_country in LETTER_COUNTRIES else "A4"
+
+
+def _page_counter_css() -> str:
+    """ "Page 3 of 9" as CSS generated content, in the active language's word order."""
+    label = _("Page %(page)s of %(pages)s") % {"page": "\0page\0", "pages": "\0pages\0"}
+    pieces = re.split("\0(page|pages)\0", label)
+    return " ".join(
+        f"counter({piece})" if index % 2 else '"' + piece.replace('"', '\\"') + '"'
+        for index, piece in enumerate(pieces)
+        if piece or index % 2
+    )
+
+
+def invoice_pdf_html(invoice: Invoice, language: str) -> str:
+    """The HTML that WeasyPrint turns into the invoice's PDF, in `language`."""
+    rows = invoice_item_rows(invoice)
+    with translation.override(language):
+        return render_to_string(
+            PDF_TEMPLATE,
+            {
+                "invoice": invoice,
+                "rows": present_rows(invoice, rows),
+                "has_details": any(row.details for row in rows),
+                "related": invoice_related(invoice),
+                "page_size": page_size(invoice),
+                "stylesheet": PDF_STYLESHEET.read_text(),
+                "language": language,
+                "page_counter": _page_counter_css(),
+            },
+        )
+
+
+@dataclass(frozen=True)
+class RenderedPdf:
+    content: bytes
+    pages: int
+
+
+def render_pdf(html: str) -> RenderedPdf:
+    """Lay out and write `html` with WeasyPrint (fonts from the system's fontconfig)."""
+    from weasyprint import HTML
+
+    document = HTML(string=html, base_url=str(settings.BASE_DIR)).render()
+    return RenderedPdf(content=document.write_pdf(), pages=len(document.pages))
+
+
+def _storage_name(invoice: Invoice, language: str, digest: str) -> str:
+    return f"invoices/{invoice.account_id}/{invoice.number}-{language}-{digest[:12]}.pdf"
+
+
+def invoice_document_render(*, invoice: Invoice, language: str) -> InvoiceDocument:
+    """The up-to-date stored PDF of `invoice` in `language`, rendering it only if needed.
+
+    Two workers asking at once render once: the document row is locked while rendering
+    (never the invoice, whose balance payments may be changing meanwhile).
+    """
+    InvoiceDocument.objects.bulk_create(
+        [InvoiceDocument(invoice=invoice, language=language)], ignore_conflicts=True
+    )
+    with transaction.atomic():
+        document = InvoiceDocument.objects.select_for_update().get(
+            invoice=invoice, language=language
+        )
+        invoice = Invoice.objects.get(pk=invoice.pk)
+        digest = document_hash(invoice, language)
+        if (
+            document.input_hash == digest
+            and document.file.name
+            and default_storage.exists(document.file.name)
+        ):
+            return document
+        previous = document.file.name if document.file else None
+        rendered = render_pdf(invoice_pdf_html(invoice, language))
+        name = default_storage.save(
+            _storage_name(invoice, language, digest), ContentFile(rendered.content)
+        )
+        document.file.name = name
+        document.input_hash = digest
+        document.pages = rendered.pages
+        document.size = len(rendered.content)
+        document.rendered_at = timezone.now()
+        document.save(update_fields=["file", "input_hash", "pages", "size", "rendered_at"])
+        if previous and previous != name:
+            transaction.on_commit(lambda: default_storage.delete(previous))
+    logger.info(
+        "Rendered %s (%s): %d page(s), %d bytes.",
+        invoice.number,
+        language,
+        rendered.pages,
+        len(rendered.content),
+    )
+    return document
+
+
+def stored_document(invoice: Invoice, language: str) -> InvoiceDocument | None:
+    """The stored PDF if it is current, without rendering (one query)."""
+    document = InvoiceDocument.objects.filter(invoice=invoice, language=language).first()
+    if document is None or not document.file:
+        return None
+    if document.input_hash != document_hash(invoice, language):
+        return None
+    return document
+
+
+def pdf_filename(invoice: Invoice) -> str:
+    return f"invoice-{invoice.number}.pdf"
+
+
+# CSV ----------------------------------------------------------------------------------------
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text, never runs: text starting like a formula is quoted.
+
+    Amounts and dates are ours and written as plain values (a credit's "-45.00" stays a number).
+    """
+    if value is None:
+        return ""
+    if isinstance(value, (Decimal, int, date)):
+        return str(value)
+    text = str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_rows(header: Iterable[str], rows: Iterable[Iterable[object]]) -> Iterator[str]:
+    """CSV lines, UTF-8 with a byte-order mark first so spreadsheets read Chinese right."""
+    writer = csv.writer(_Echo())
+    yield "\ufeff" + writer.writerow([csv_cell(h) for h in header])
+    for row in rows:
+        yield writer.writerow([csv_cell(cell) for cell in row])
+
+
+def invoice_csv(invoice: Invoice) -> Iterator[str]:
+    """One invoice: every item, then under it its detail items."""
+    header = [
+        _("Invoice number"),
+        _("Date"),
+        _("Type"),
+        _("Currency"),
+        _("Item"),
+        _("Detail of"),
+        _("Description"),
+        _("Category"),
+        _("Resource"),
+        _("Period start"),
+        _("Period end"),
+        _("Quantity"),
+        _("Unit price"),
+        _("Amount"),
+    ]
+
+    def rows() -> Iterator[list[object]]:
+        for row in invoice_item_rows(invoice):
+            for item in (row.item, *row.details):
+                yield [
+                    invoice.number,
+                    invoice.issue_date,
+                    invoice.get_type_display(),
+                    invoice.currency,
+                    row.item.position,
+                    row.item.position if item is not row.item else "",
+                    item.description,
+                    item.category,
+                    item.resource_label,
+                    item.period_start,
+                    item.period_end,
+                    plain_number(item.quantity),
+                    plain_number(item.unit_price),
+                    item.amount.quantize(quantum(invoice.currency)),
+                ]
+
+    return csv_rows(header, rows())
+
+
+def invoices_csv(invoices: Iterable[Invoice]) -> Iterator[str]:
+    """The Invoices list as filtered, one line per invoice."""
+    header = [
+        _("Invoice number"),
+        _("Date"),
+        _("Type"),
+        _("State"),
+        _("Due date"),
+        _("Currency"),
+        _("Total"),
+        _("Balance"),
+    ]
+    rows = (
+        [
+            invoice.number,
+            invoice.issue_date,
+            invoice.get_type_display(),
+            invoice.get_state_display(),
+            invoice.due_date,
+            invoice.currency,
+            invoice.total.quantize(quantum(invoice.currency)),
+            invoice.balance.quantize(quantum(invoice.currency)),
+        ]
+        for invoice in invoices
+    )
+    return csv_rows(header, rows)
+
+
+def invoice_pdf_attachment(invoice_id: int, language: str) -> tuple[str, bytes, str]:
+    """The outbox's attachment provider for invoice PDFs (stored, or rendered now)."""
+    invoice = Invoice.objects.get(pk=invoice_id)
+    document = invoice_document_render(invoice=invoice, language=language)
+    with document.file.open("rb") as handle:
+        content = handle.read()
+    return pdf_filename(invoice), content, "application/pdf"

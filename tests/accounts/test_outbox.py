@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from smtplib import SMTPServerDisconnected
+
+import pytest
+from django.core import mail
+from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
+from django.db import transaction
+
+from accounts.models import Account, Membership, OutboundEmail, User
+from accounts.outbox import email_queue, email_send
+from accounts.tasks import send_email_task
+from invoices.services import ItemSpec, invoice_issue_one_time
+from portal.celery import app as celery_app
+from tests.factories import MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+class FlakyBackend(LocmemBackend):
+    """Fails the first `failures` sends, like an SMTP server that drops the connection."""
+
+    failures = 0
+
+    def send_messages(self, messages):  # type: ignore[no-untyped-def]
+        if FlakyBackend.failures > 0:
+            FlakyBackend.failures -= 1
+            raise SMTPServerDisconnected("Connection unexpectedly closed")
+        return super().send_messages(messages)
+
+
+@pytest.fixture
+def eager_retries():
+    """In-process, a retry runs at once; let it run instead of raising Retry to the test."""
+    previous = celery_app.conf.task_eager_propagates
+    celery_app.conf.task_eager_propagates = False
+    yield
+    celery_app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture
+def flaky(settings):
+    settings.MAILERS = {"default": {"BACKEND": "tests.accounts.test_outbox.FlakyBackend"}}
+    FlakyBackend.failures = 0
+    return FlakyBackend
+
+
+def _queue(key: str = "test:1") -> OutboundEmail | None:
+    return email_queue(key=key, to=["a@example.com"], subject="Hello", body="Body")
+
+
+def test_an_email_is_written_with_the_change_and_sent_after_the_commit(
+    django_capture_on_commit_callbacks,
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        email = _queue()
+    assert email is not None
+    email.refresh_from_db()
+    assert email.state == OutboundEmail.State.SENT
+    assert [m.subject for m in mail.outbox] == ["Hello"]
+
+
+def test_a_rolled_back_change_leaves_no_email(django_capture_on_commit_callbacks) -> None:
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        _queue()
+        raise RuntimeError("the change failed")
+    assert not OutboundEmail.objects.exists()
+    assert mail.outbox == []
+
+
+def test_queuing_the_same_key_twice_queues_one_email() -> None:
+    assert _queue("same") is not None
+    assert _queue("same") is None
+    assert OutboundEmail.objects.count() == 1
+
+
+def test_a_failed_send_is_recorded_and_a_later_send_delivers_once(flaky) -> None:
+    email = _queue()
+    flaky.failures = 1
+    with pytest.raises(SMTPServerDisconnected):
+        email_send(email.pk)
+    email.refresh_from_db()
+    assert (email.state, email.attempts) == (OutboundEmail.State.QUEUED, 1)
+    assert "Connection unexpectedly closed" in email.last_error
+    assert email_send(email.pk) is True
+    assert email_send(email.pk) is False  # a retried task does not send twice
+    assert len(mail.outbox) == 1
+
+
+def test_the_task_retries_until_the_server_answers(flaky, eager_retries) -> None:
+    email = _queue()
+    flaky.failures = 2
+    assert send_email_task.apply(args=[email.pk]).get() is True
+    email.refresh_from_db()
+    assert (email.state, email.attempts) == (OutboundEmail.State.SENT, 3)
+    assert len(mail.outbox) == 1
+
+
+def test_the_task_gives_up_after_its_retries_and_marks_the_email_failed(
+    flaky, eager_retries
+) -> None:
+    email = _queue()
+    flaky.failures = 1000
+    assert send_email_task.apply(args=[email.pk]).get() is False
+    email.refresh_from_db()
+    assert email.state == OutboundEmail.State.FAILED
+    assert email.attempts == send_email_task.max_retries + 1
+    assert mail.outbox == []
+
+
+def test_issuing_an_invoice_emails_owners_and_billing_users_with_the_pdf(
+    account: Account,
+    owner: User,
+    viewer: User,
+    settings,
+    tmp_path,
+    django_capture_on_commit_callbacks,
+) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    billing = UserFactory(email="billing@example.com")
+    MembershipFactory(user=billing, account=account, role=Membership.Role.BILLING)
+    account.language = "zh-hans"
+    account.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice = invoice_issue_one_time(
+            account=account, items=[ItemSpec(description="Setup", unit_price=Decimal("10"))]
+        )
+    [message] = mail.outbox
+    assert sorted(message.to) == ["billing@example.com", "owner@example.com"]
+    assert message.subject == f"一次性费用发票 {invoice.number}"
+    assert "上海云帆科技有限公司" in message.body
+    assert f"/billing/invoices/{invoice.pk}/" in message.body
+    [(filename, content, mimetype)] = message.attachments
+    assert filename == f"invoice-{invoice.number}.pdf"
+    assert mimetype == "application/pdf"
+    assert content.startswith(b"%PDF")
