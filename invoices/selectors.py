@@ -75,21 +75,19 @@ def billing_summary(account: Account, today: date) -> BillingSummary:
         if row["last_recurring"] and (previous is None or row["last_recurring"] > previous):
             previous = row["last_recurring"]
 
+    # One query: a row per detail item, or one row for a charge without details.
     upcoming = (
         RecurringCharge.objects.filter(account=account)
         .active_on(next_date)
-        .prefetch_related("details")
+        .values_list("quantity", "unit_price", "details__quantity", "details__unit_price")
     )
     currency = account.currency
     next_total = Decimal(0)
-    for charge in upcoming:
-        details = list(charge.details.all())
-        if details:
-            next_total += sum(
-                (round_money(d.quantity * d.unit_price, currency) for d in details), Decimal(0)
-            )
+    for quantity, unit_price, detail_quantity, detail_price in upcoming:
+        if detail_price is not None:
+            next_total += round_money(detail_quantity * detail_price, currency)
         else:
-            next_total += round_money(charge.quantity * charge.unit_price, currency)
+            next_total += round_money(quantity * unit_price, currency)
     if next_total or currency in per_currency:
         summary = per_currency.setdefault(currency, CurrencySummary(currency=currency))
         summary.next_charges = next_total

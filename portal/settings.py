@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "accounts",
     "invoices",
     "payments",
+    "sandbox_gateway",
 ]
 
 MIDDLEWARE = [
@@ -72,6 +73,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "payments.middleware.CardDataGuardMiddleware",
     # Last, so that it sees the outcome of the authentication views it guards.
     "axes.middleware.AxesMiddleware",
 ]
@@ -93,6 +95,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.current_account",
+                "payments.context_processors.monthly_payment_method",
             ],
         },
     },
@@ -245,6 +248,13 @@ SELLER_ADDRESS = env.str(
     "SELLER_ADDRESS", default="1 Datacenter Way\nDallas TX 75201\nUnited States"
 ).replace("\\n", "\n")
 SELLER_TAX_ID = env.str("SELLER_TAX_ID", default="")
+
+# Cards: which gateway runs, the card-testing defence and the 24-hour approval promise.
+CARD_GATEWAY = env.str("CARD_GATEWAY", default="sandbox")
+CARD_ATTEMPTS_PER_HOUR = env.int("CARD_ATTEMPTS_PER_HOUR", default=5)
+CARD_NEW_PER_WINDOW = env.int("CARD_NEW_PER_WINDOW", default=3)
+CARD_NEW_WINDOW_DAYS = env.int("CARD_NEW_WINDOW_DAYS", default=30)
+CARD_VERIFY_MAX_RETRIES = env.int("CARD_VERIFY_MAX_RETRIES", default=5)
 
 CACHES = {
     "default": (

@@ -28,4 +28,6 @@ urlpatterns = [
     path("", include("invoices.urls")),
     path("", include("payments.urls")),
     path("admin/", admin.site.urls),
+    # The sandbox processor, playing the card gateway under its own prefix.
+    path("sandbox-gateway/", include("sandbox_gateway.urls")),
 ]

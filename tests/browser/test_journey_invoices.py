@@ -41,6 +41,7 @@ def test_customer_reads_invoices_filters_them_and_drills_into_an_item(
 
     rows.first.get_by_role("link").first.click()
     expect(page.get_by_test_id("invoice-number")).to_be_visible()
+    page.wait_for_load_state()
     expect(page.get_by_text("Dual Intel Xeon Silver 4410Y (24 cores)")).to_have_count(0)
     # Anywhere on the row, not only on the link.
     page.get_by_role("row", name="Bare Metal Server").get_by_text("db01.yunfan.example").click()
@@ -74,6 +75,7 @@ def test_the_same_journey_in_chinese(page: Page, demo_data: None) -> None:
     page.get_by_label("信用值").uncheck()
     page.get_by_role("button", name="过滤").click()
     table.locator("tbody tr").first.get_by_role("link").first.click()
+    page.wait_for_load_state()
     page.get_by_role("row", name="Virtual Server").click()
     expect(page.get_by_text("8 vCPU")).to_be_visible()
     expect(page.get_by_role("heading", name="计费项目")).to_be_visible()

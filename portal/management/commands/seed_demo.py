@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, Membership, User
 from invoices.demo import seed_invoices
+from payments.demo import seed_payment_methods
 
 DEMO_CUSTOMER = ("demo@example.com", "demo-pass-2026")
 DEMO_REP = ("rep@example.com", "rep-pass-2026")
@@ -53,7 +55,23 @@ class Command(BaseCommand):
         )
         demo = _user(*DEMO_CUSTOMER, full_name="王小明")
         other = _user(*DEMO_OTHER, full_name="Aoife Byrne")
-        _user(*DEMO_REP, full_name="Riley Rep", is_staff=True)
+        rep = _user(*DEMO_REP, full_name="Riley Rep", is_staff=True)
+        rep.user_permissions.add(
+            *Permission.objects.filter(
+                content_type__app_label__in=["payments", "invoices", "accounts"],
+                codename__in=[
+                    "approve_paymentmethod",
+                    "view_paymentmethod",
+                    "view_gatewayattempt",
+                    "view_invoice",
+                    "add_invoice",
+                    "view_recurringcharge",
+                    "change_recurringcharge",
+                    "add_recurringcharge",
+                    "view_account",
+                ],
+            )
+        )
         Membership.objects.update_or_create(
             user=demo, account=demo_account, defaults={"role": Membership.Role.OWNER}
         )
@@ -61,6 +79,7 @@ class Command(BaseCommand):
             user=other, account=other_account, defaults={"role": Membership.Role.OWNER}
         )
         seed_invoices(demo_account, timezone.localdate())
+        seed_payment_methods(demo_account, demo, rep)
         self.stdout.write(self.style.SUCCESS("Demo data is ready."))
         self.stdout.write(
             "\n".join(

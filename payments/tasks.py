@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import logging
+
+from celery import Task, shared_task
+from django.conf import settings
+
+from .services import RetryLater, payment_method_give_up_verifying, payment_method_verify
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    name="payments.verify_payment_method",
+    max_retries=settings.CARD_VERIFY_MAX_RETRIES,
+    acks_late=True,
+)
+def payment_method_verify_task(self: Task, payment_method_id: int) -> str:
+    """Verify a newly added card with the gateway; a gateway that cannot answer is asked
+    again later (the same idempotency key, so the card is checked once)."""
+    try:
+        return payment_method_verify(payment_method_id).state
+    except RetryLater as error:
+        if self.request.retries >= (self.max_retries or 0):
+            payment_method_give_up_verifying(payment_method_id)
+            return "gave_up"
+        raise self.retry(exc=error, countdown=60 * 2**self.request.retries) from error

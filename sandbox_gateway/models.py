@@ -1,0 +1,55 @@
+"""What the sandbox processor keeps: never a card number or security code, only what it needs
+to answer later calls for its test cards (the behaviour of the card, its brand and last four)."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+
+from .cards import Scenario
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(18)}"
+
+
+class SandboxCard(models.Model):
+    """A card as the processor knows it: first as a single-use token, then as a credential."""
+
+    token = models.CharField(max_length=64, unique=True)
+    credential = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    scenario = models.CharField(max_length=32, choices=[(s.value, s.value) for s in Scenario])
+    brand = models.CharField(max_length=20)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    holder = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+    token_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.brand} {self.last4}"
+
+
+class SandboxRequest(models.Model):
+    """Every request the processor carried out, by the caller's idempotency key."""
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20)
+    reference = models.CharField(max_length=64, unique=True)
+    outcome = models.CharField(max_length=20)
+    decline = models.CharField(max_length=32, blank=True)
+    message = models.CharField(max_length=255, blank=True)
+    amount = models.DecimalField(max_digits=18, decimal_places=3, null=True)
+    currency = models.CharField(max_length=3, blank=True)
+    card = models.ForeignKey(SandboxCard, on_delete=models.PROTECT, null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.reference} {self.outcome}"
+
+
+new_token = lambda: _id("tok")  # noqa: E731
+new_credential = lambda: _id("card")  # noqa: E731
+new_reference = lambda: _id("ch")  # noqa: E731

@@ -1,0 +1,220 @@
+"""The sandbox processor: answers like a real test-mode card processor would.
+
+The portal reaches it only through `payments.gateways.sandbox`, as it would reach a real
+processor over the network; requests are idempotent by the caller's key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .cards import (
+    TEST_CARDS,
+    Scenario,
+    brand_of,
+    cvc_valid,
+    digits_only,
+    expiry_valid,
+    luhn_valid,
+)
+from .models import SandboxCard, SandboxRequest, new_credential, new_reference, new_token
+
+
+class ProcessorTimeout(Exception):
+    """The processor's answer never arrived (whether it acted depends on the card)."""
+
+
+class UnknownToken(Exception):
+    """The token does not exist or has been used."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    outcome: str
+    reference: str
+    decline: str = ""
+    message: str = ""
+    credential: str = ""
+
+
+DECLINES = {
+    Scenario.DECLINE_GENERIC: ("generic", "Your card was declined."),
+    Scenario.DECLINE_INSUFFICIENT_FUNDS: (
+        "insufficient_funds",
+        "Your card has insufficient funds.",
+    ),
+    Scenario.DECLINE_EXPIRED: ("expired_card", "Your card has expired."),
+    Scenario.DECLINE_INCORRECT_CVC: ("incorrect_cvc", "Your card's security code is incorrect."),
+    Scenario.NOT_A_TEST_CARD: (
+        "generic",
+        "Your card was declined: the sandbox accepts only its test cards.",
+    ),
+}
+
+
+def tokenize(
+    *, number: str, exp_month: str, exp_year: str, cvc: str, holder: str, today: date
+) -> tuple[SandboxCard | None, dict[str, str]]:
+    """Check the card fields and turn them into a single-use token; the number is not kept."""
+    errors: dict[str, str] = {}
+    digits = digits_only(number)
+    brand = brand_of(digits)
+    if not holder.strip():
+        errors["holder"] = _("Enter the name on the card.")
+    if not luhn_valid(digits):
+        errors["number"] = _("The card number is invalid.")
+    try:
+        month, year = int(exp_month), int(exp_year)
+        if year < 100:
+            year += 2000
+    except ValueError:
+        month, year = 0, 0
+    if not expiry_valid(month, year, today):
+        errors["expiry"] = _("The expiry date is invalid or in the past.")
+    if not cvc_valid(cvc.strip(), brand):
+        errors["cvc"] = (
+            _("Enter the 4-digit security code.")
+            if brand == "amex"
+            else _("Enter the 3-digit security code.")
+        )
+    if errors:
+        return None, errors
+    card = SandboxCard.objects.create(
+        token=new_token(),
+        scenario=TEST_CARDS.get(digits, Scenario.NOT_A_TEST_CARD),
+        brand=brand,
+        last4=digits[-4:],
+        exp_month=month,
+        exp_year=year,
+        holder=holder.strip()[:100],
+    )
+    return card, {}
+
+
+def describe_token(token: str) -> SandboxCard:
+    card = SandboxCard.objects.filter(token=token, token_used_at__isnull=True).first()
+    if card is None:
+        raise UnknownToken(token)
+    return card
+
+
+def _record(
+    key: str, kind: str, answer: Answer, card: SandboxCard | None, **money: object
+) -> Answer:
+    try:
+        with transaction.atomic():
+            SandboxRequest.objects.create(
+                idempotency_key=key,
+                kind=kind,
+                reference=answer.reference,
+                outcome=answer.outcome,
+                decline=answer.decline,
+                message=answer.message,
+                card=card,
+                **money,
+            )
+    except IntegrityError:
+        # The same request again: answer what was answered the first time.
+        earlier = lookup(key)
+        assert earlier is not None
+        return earlier
+    return answer
+
+
+def lookup(key: str) -> Answer | None:
+    request = SandboxRequest.objects.filter(idempotency_key=key).select_related("card").first()
+    if request is None:
+        return None
+    return Answer(
+        outcome=request.outcome,
+        reference=request.reference,
+        decline=request.decline,
+        message=request.message,
+        credential=(request.card.credential or "") if request.card else "",
+    )
+
+
+@transaction.atomic
+def verify(*, token: str, key: str) -> Answer:
+    """A zero-amount authorisation: the token becomes a reusable credential if it passes."""
+    earlier = lookup(key)
+    if earlier is not None:
+        return earlier
+    card = SandboxCard.objects.select_for_update().filter(token=token).first()
+    if card is None or card.token_used_at is not None:
+        return _record(
+            key, "verify", Answer("failed", new_reference(), "", "Unknown or used token."), None
+        )
+    scenario = Scenario(card.scenario)
+    if scenario == Scenario.PROCESSING_ERROR:
+        # Nothing happened and nothing is kept: the caller may try again with the same key.
+        return Answer("failed", new_reference(), "processing_error", "A processing error occurred.")
+    card.token_used_at = timezone.now()
+    if scenario in DECLINES:
+        card.save(update_fields=["token_used_at"])
+        decline, message = DECLINES[scenario]
+        return _record(key, "verify", Answer("declined", new_reference(), decline, message), card)
+    card.credential = new_credential()
+    card.save(update_fields=["token_used_at", "credential"])
+    return _record(
+        key, "verify", Answer("succeeded", new_reference(), credential=card.credential), card
+    )
+
+
+def charge(*, credential: str, amount: Decimal, currency: str, key: str) -> Answer:
+    earlier = lookup(key)
+    if earlier is not None:
+        return earlier
+    card = SandboxCard.objects.filter(credential=credential).first()
+    if card is None:
+        return _record(key, "charge", Answer("failed", new_reference(), "", "Unknown card."), None)
+    scenario = Scenario(card.scenario)
+    money = {"amount": amount, "currency": currency}
+    if scenario == Scenario.TIMEOUT_NOT_CHARGED:
+        raise ProcessorTimeout(key)
+    if scenario == Scenario.PROCESSING_ERROR:
+        return Answer("failed", new_reference(), "processing_error", "A processing error occurred.")
+    if scenario == Scenario.CHARGES_DECLINED:
+        return _record(
+            key,
+            "charge",
+            Answer("declined", new_reference(), "generic", "Your card was declined."),
+            card,
+            **money,
+        )
+    if scenario in DECLINES:
+        decline, message = DECLINES[scenario]
+        return _record(
+            key, "charge", Answer("declined", new_reference(), decline, message), card, **money
+        )
+    answer = _record(key, "charge", Answer("succeeded", new_reference()), card, **money)
+    if scenario == Scenario.TIMEOUT_CHARGED:
+        raise ProcessorTimeout(key)
+    return answer
+
+
+def refund(*, charge_reference: str, amount: Decimal, currency: str, key: str) -> Answer:
+    earlier = lookup(key)
+    if earlier is not None:
+        return earlier
+    original = SandboxRequest.objects.filter(
+        reference=charge_reference, kind="charge", outcome="succeeded"
+    ).first()
+    if original is None:
+        return _record(
+            key, "refund", Answer("failed", new_reference(), "", "Unknown charge."), None
+        )
+    return _record(
+        key,
+        "refund",
+        Answer("succeeded", new_reference()),
+        original.card,
+        amount=amount,
+        currency=currency,
+    )

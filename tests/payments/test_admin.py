@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import Account, User
+from payments.models import PaymentMethod
+
+pytestmark = pytest.mark.django_db
+CHANGELIST = reverse("admin:payments_paymentmethod_changelist")
+
+
+@pytest.fixture
+def approver(rep: User) -> User:
+    rep.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_paymentmethod", "approve_paymentmethod"])
+    )
+    return rep
+
+
+def test_the_queue_shows_cards_awaiting_approval_oldest_first_with_time_left(
+    client: Client, approver: User, account: Account, owner: User, add_card
+) -> None:
+    first = add_card(account, owner)
+    add_card(account, owner, "5555555555554444")
+    client.force_login(approver)
+    response = client.get(CHANGELIST, {"queue": "awaiting"})
+    body = response.content.decode()
+    assert body.index("Visa •••• 4242") < body.index("Mastercard •••• 4444")
+    assert "23 h" in body
+    assert "Passed the gateway" in body
+    assert first.pk in [m.pk for m in response.context["cl"].result_list]
+
+
+def test_a_representative_approves_and_rejects_with_admin_actions(
+    client: Client, approver: User, account: Account, owner: User, add_card
+) -> None:
+    one = add_card(account, owner)
+    two = add_card(account, owner, "5555555555554444")
+    client.force_login(approver)
+    client.post(CHANGELIST, {"action": "approve", "_selected_action": [one.pk]})
+    form = client.post(CHANGELIST, {"action": "reject", "_selected_action": [two.pk]})
+    assert "Reason" in form.content.decode()
+    client.post(
+        CHANGELIST,
+        {"action": "reject", "_selected_action": [two.pk], "apply": "1", "reason": "Stolen"},
+    )
+    one.refresh_from_db()
+    two.refresh_from_db()
+    assert (one.state, one.decided_by, one.is_monthly) == ("verified", approver, True)
+    assert (two.state, two.rejection_reason) == ("rejected", "Stolen")
+
+
+def test_staff_without_the_permission_cannot_approve(
+    client: Client, rep: User, account: Account, owner: User, add_card
+) -> None:
+    rep.user_permissions.add(Permission.objects.get(codename="view_paymentmethod"))
+    method = add_card(account, owner)
+    client.force_login(rep)
+    client.post(CHANGELIST, {"action": "approve", "_selected_action": [method.pk]})
+    method.refresh_from_db()
+    assert method.state == PaymentMethod.State.AWAITING_APPROVAL
+
+
+def test_a_customer_cannot_approve_by_any_url(
+    owner_client: Client, account: Account, owner: User, add_card
+) -> None:
+    method = add_card(account, owner)
+    response = owner_client.post(CHANGELIST, {"action": "approve", "_selected_action": [method.pk]})
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    method.refresh_from_db()
+    assert method.state == PaymentMethod.State.AWAITING_APPROVAL
