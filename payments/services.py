@@ -8,11 +8,12 @@ outbox, in the account's language). No database lock is held while the gateway i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -326,3 +327,138 @@ def _notify(method: PaymentMethod) -> None:
         subject=" ".join(subject.split()),
         body=body,
     )
+
+
+# The 24-hour promise and the cards' expiry (periodic tasks) ----------------------------------
+
+
+def _representatives() -> list[str]:
+    """Staff who may approve cards: the people an escalation goes to."""
+    reps = (
+        User.objects.filter(is_active=True, is_staff=True)
+        .filter(
+            Q(is_superuser=True)
+            | Q(user_permissions__codename="approve_paymentmethod")
+            | Q(groups__permissions__codename="approve_paymentmethod")
+        )
+        .distinct()
+    )
+    return sorted(reps.values_list("email", flat=True))
+
+
+def payment_methods_check_promise(*, now: datetime) -> tuple[int, int]:
+    """Escalate cards still undecided after CARD_ESCALATE_AFTER_HOURS to the representatives,
+    and record a breach of the promise at CARD_PROMISE_HOURS. Each happens once per card,
+    however often this runs; no card is ever approved automatically.
+
+    Returns how many cards were escalated and how many breached now.
+    """
+    pending = PaymentMethod.objects.filter(state__in=PaymentMethod.PENDING_STATES)
+    escalate = pending.filter(
+        escalated_at__isnull=True,
+        created_at__lte=now - timedelta(hours=settings.CARD_ESCALATE_AFTER_HOURS),
+    )
+    breach = pending.filter(
+        promise_breached_at__isnull=True,
+        created_at__lte=now - timedelta(hours=settings.CARD_PROMISE_HOURS),
+    )
+    escalated = breached = 0
+    for pk in escalate.values_list("pk", flat=True):
+        escalated += _mark_overdue(pk, now=now, field="escalated_at", kind="escalated")
+    for pk in breach.values_list("pk", flat=True):
+        breached += _mark_overdue(pk, now=now, field="promise_breached_at", kind="breached")
+    return escalated, breached
+
+
+@transaction.atomic
+def _mark_overdue(pk: int, *, now: datetime, field: str, kind: str) -> int:
+    method = PaymentMethod.objects.select_for_update().select_related("account").get(pk=pk)
+    if getattr(method, field) is not None or not method.is_pending:
+        return 0
+    setattr(method, field, now)
+    method.save(update_fields=[field])
+    log_action(f"payments.payment_method.{kind}", obj=method, account=method.account)
+    context = {
+        "method": method,
+        "kind": kind,
+        "hours": (now - method.created_at).total_seconds() // 3600,
+        "url": settings.SITE_URL.rstrip("/")
+        + reverse("admin:payments_paymentmethod_changelist")
+        + "?queue=awaiting",
+    }
+    email_queue(
+        key=f"payments.payment_method.{method.pk}.{kind}",
+        account=method.account,
+        to=_representatives(),
+        subject=" ".join(
+            render_to_string("payments/email/card_overdue_subject.txt", context).split()
+        ),
+        body=render_to_string("payments/email/card_overdue_body.txt", context),
+    )
+    return 1
+
+
+def payment_methods_expire(*, today: date) -> tuple[int, int]:
+    """Mark the cards past their expiry month expired (an expired monthly card stops being the
+    monthly one) and warn the contacts of cards that expire within CARD_EXPIRY_WARNING_DAYS.
+
+    Returns how many cards expired and how many warnings were sent now.
+    """
+    live = PaymentMethod.objects.filter(
+        state__in=[PaymentMethod.State.VERIFIED, *PaymentMethod.PENDING_STATES],
+        exp_year__lte=today.year + 1,
+    )
+    expired = warned = 0
+    horizon = today + timedelta(days=settings.CARD_EXPIRY_WARNING_DAYS)
+    for method in live.only("pk", "exp_month", "exp_year", "expiry_warned_at", "state"):
+        expires_on = method.expires_on
+        if expires_on is None:
+            continue
+        if expires_on <= today:
+            expired += _expire(method.pk)
+        elif (
+            expires_on <= horizon
+            and method.expiry_warned_at is None
+            and method.state == PaymentMethod.State.VERIFIED
+        ):
+            warned += _warn_expiry(method.pk, today=today)
+    return expired, warned
+
+
+@transaction.atomic
+def _expire(pk: int) -> int:
+    method = PaymentMethod.objects.select_for_update().select_related("account").get(pk=pk)
+    if method.state not in (PaymentMethod.State.VERIFIED, *PaymentMethod.PENDING_STATES):
+        return 0
+    method.state = PaymentMethod.State.EXPIRED
+    method.is_monthly = False
+    method.save(update_fields=["state", "is_monthly"])
+    log_action("payments.payment_method.expired", obj=method, account=method.account)
+    _notify(method)
+    return 1
+
+
+@transaction.atomic
+def _warn_expiry(pk: int, *, today: date) -> int:
+    method = PaymentMethod.objects.select_for_update().select_related("account").get(pk=pk)
+    if method.expiry_warned_at is not None:
+        return 0
+    method.expiry_warned_at = timezone.now()
+    method.save(update_fields=["expiry_warned_at"])
+    with translation.override(method.account.language):
+        context = {
+            "method": method,
+            "account": method.account,
+            "url": settings.SITE_URL.rstrip("/") + reverse("payments:add"),
+        }
+        subject = render_to_string("payments/email/card_expiring_subject.txt", context)
+        body = render_to_string("payments/email/card_expiring_body.txt", context)
+    email_queue(
+        key=f"payments.payment_method.{method.pk}.expiring",
+        account=method.account,
+        to=[method.contact_email],
+        subject=" ".join(subject.split()),
+        body=body,
+    )
+    log_action("payments.payment_method.expiry_warned", obj=method, account=method.account)
+    return 1

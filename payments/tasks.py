@@ -4,8 +4,15 @@ import logging
 
 from celery import Task, shared_task
 from django.conf import settings
+from django.utils import timezone
 
-from .services import RetryLater, payment_method_give_up_verifying, payment_method_verify
+from .services import (
+    RetryLater,
+    payment_method_give_up_verifying,
+    payment_method_verify,
+    payment_methods_check_promise,
+    payment_methods_expire,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -26,3 +33,17 @@ def payment_method_verify_task(self: Task, payment_method_id: int) -> str:
             payment_method_give_up_verifying(payment_method_id)
             return "gave_up"
         raise self.retry(exc=error, countdown=60 * 2**self.request.retries) from error
+
+
+@shared_task(name="payments.check_approval_promise")
+def check_approval_promise_task() -> list[int]:
+    """Escalate undecided cards and record missed promises (each once per card)."""
+    escalated, breached = payment_methods_check_promise(now=timezone.now())
+    return [escalated, breached]
+
+
+@shared_task(name="payments.expire_cards")
+def expire_cards_task() -> list[int]:
+    """Mark expired cards and warn the contacts of cards about to expire."""
+    expired, warned = payment_methods_expire(today=timezone.localdate())
+    return [expired, warned]

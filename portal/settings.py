@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_countries",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "portal",
     "accounts",
     "invoices",
@@ -69,6 +71,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Staff sign in to the admin with a second factor (TOTP).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -144,6 +148,7 @@ AXES_SENSITIVE_PARAMETERS = ["password"]
 AXES_IPWARE_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 SESSION_COOKIE_AGE = 60 * 60 * 12
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Billing portal")
 
 # Internationalisation: English and Simplified Chinese everywhere.
 LANGUAGE_CODE = "en"
@@ -232,6 +237,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "accounts.outbox_sweep",
         "schedule": crontab(minute="*/5"),
     },
+    "payments-approval-promise": {
+        # Escalates cards undecided after 20 hours, records a missed 24-hour promise.
+        "task": "payments.check_approval_promise",
+        "schedule": crontab(minute="*/10"),
+    },
+    "payments-expire-cards": {
+        "task": "payments.expire_cards",
+        "schedule": crontab(hour=1, minute=30),
+    },
     "invoices-render-missing-documents": {
         "task": "invoices.render_missing_documents",
         "schedule": crontab(minute="*/15"),
@@ -255,6 +269,9 @@ CARD_ATTEMPTS_PER_HOUR = env.int("CARD_ATTEMPTS_PER_HOUR", default=5)
 CARD_NEW_PER_WINDOW = env.int("CARD_NEW_PER_WINDOW", default=3)
 CARD_NEW_WINDOW_DAYS = env.int("CARD_NEW_WINDOW_DAYS", default=30)
 CARD_VERIFY_MAX_RETRIES = env.int("CARD_VERIFY_MAX_RETRIES", default=5)
+CARD_ESCALATE_AFTER_HOURS = env.int("CARD_ESCALATE_AFTER_HOURS", default=20)
+CARD_PROMISE_HOURS = env.int("CARD_PROMISE_HOURS", default=24)
+CARD_EXPIRY_WARNING_DAYS = env.int("CARD_EXPIRY_WARNING_DAYS", default=30)
 
 CACHES = {
     "default": (

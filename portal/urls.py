@@ -8,7 +8,10 @@ from django.utils.translation import gettext_lazy as _
 from accounts.forms import SignInForm
 
 from . import views
+from .admin_site import PortalAdminSite
 
+# The admin asks staff for a second factor: a TOTP code from a device registered for them.
+admin.site.__class__ = PortalAdminSite
 admin.site.site_header = _("Billing portal administration")
 admin.site.site_title = _("Billing portal")
 

@@ -79,3 +79,15 @@ def owner_client(client: Client, owner: User) -> Client:
 def viewer_client(client: Client, viewer: User) -> Client:
     client.force_login(viewer)
     return client
+
+
+def admin_login(client: Client, user: User) -> None:
+    """Sign `user` in to the admin as its login would: password and a verified TOTP device."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device, _created = TOTPDevice.objects.get_or_create(user=user, name="test")
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()

@@ -17,6 +17,15 @@ def demo_data(transactional_db: None, settings, tmp_path) -> None:
     mail.outbox.clear()
 
 
+def _totp_now(secret: str) -> str:
+    """What the representative's authenticator app shows now."""
+    import base64
+
+    from django_otp.oath import totp
+
+    return str(totp(base64.b32decode(secret))).zfill(6)
+
+
 def _fill_card(page: Page, number: str) -> None:
     fields = page.frame_locator("#card-fields-frame")
     fields.get_by_label("Card holder").fill("WANG XIAOMING")
@@ -51,7 +60,9 @@ def test_customer_adds_a_card_a_representative_approves_it(
     rep.goto("/admin/")
     rep.get_by_label("Email address").fill("rep@example.com")
     rep.get_by_label("Password").fill("rep-pass-2026")
+    rep.get_by_label("OTP Token").fill(_totp_now("JBSWY3DPEHPK3PXP"))
     rep.get_by_role("button", name="Log in").click()
+    expect(rep.get_by_text("Site administration")).to_be_visible()
     rep.goto("/admin/payments/paymentmethod/?queue=awaiting")
     rep.get_by_role("row").filter(has_text="Visa •••• 4242").get_by_role("checkbox").check()
     rep.get_by_label("Action:").select_option("approve")

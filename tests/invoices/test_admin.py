@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from accounts.models import Account, AuditEntry, User
 from invoices.models import Invoice
+from tests.conftest import admin_login
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +22,7 @@ def rep_client(client: Client, rep: User) -> Client:
             codename__in=["view_invoice", "add_invoice", "change_invoice"],
         )
     )
-    client.force_login(rep)
+    admin_login(client, rep)
     return client
 
 
@@ -101,7 +102,7 @@ def test_issued_invoices_are_read_only_and_cannot_be_deleted(
     client: Client, account: Account, issue, django_user_model
 ) -> None:
     admin = django_user_model.objects.create_superuser("root@example.com", "pw-2026-long")
-    client.force_login(admin)
+    admin_login(client, admin)
     invoice = issue(account, "100.00")
     change = client.get(reverse("admin:invoices_invoice_change", args=[invoice.pk]))
     assert change.status_code == 200

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from accounts.models import Account, User
 from payments.models import PaymentMethod
+from tests.conftest import admin_login
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:payments_paymentmethod_changelist")
@@ -25,7 +26,7 @@ def test_the_queue_shows_cards_awaiting_approval_oldest_first_with_time_left(
 ) -> None:
     first = add_card(account, owner)
     add_card(account, owner, "5555555555554444")
-    client.force_login(approver)
+    admin_login(client, approver)
     response = client.get(CHANGELIST, {"queue": "awaiting"})
     body = response.content.decode()
     assert body.index("Visa •••• 4242") < body.index("Mastercard •••• 4444")
@@ -39,7 +40,7 @@ def test_a_representative_approves_and_rejects_with_admin_actions(
 ) -> None:
     one = add_card(account, owner)
     two = add_card(account, owner, "5555555555554444")
-    client.force_login(approver)
+    admin_login(client, approver)
     client.post(CHANGELIST, {"action": "approve", "_selected_action": [one.pk]})
     form = client.post(CHANGELIST, {"action": "reject", "_selected_action": [two.pk]})
     assert "Reason" in form.content.decode()
@@ -58,7 +59,7 @@ def test_staff_without_the_permission_cannot_approve(
 ) -> None:
     rep.user_permissions.add(Permission.objects.get(codename="view_paymentmethod"))
     method = add_card(account, owner)
-    client.force_login(rep)
+    admin_login(client, rep)
     client.post(CHANGELIST, {"action": "approve", "_selected_action": [method.pk]})
     method.refresh_from_db()
     assert method.state == PaymentMethod.State.AWAITING_APPROVAL
@@ -72,3 +73,36 @@ def test_a_customer_cannot_approve_by_any_url(
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     method.refresh_from_db()
     assert method.state == PaymentMethod.State.AWAITING_APPROVAL
+
+
+def test_the_admin_asks_staff_for_a_second_factor(client: Client, approver: User) -> None:
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=approver, name="phone", confirmed=True)
+    approver.set_password("rep-pass-2026-long")
+    approver.save()
+    client.force_login(approver)  # a password alone is not enough
+    assert client.get(CHANGELIST).status_code == 302
+
+    login = reverse("admin:login")
+    response = client.post(
+        login, {"username": approver.email, "password": "rep-pass-2026-long", "otp_token": "000000"}
+    )
+    assert response.status_code == 200
+    assert client.get(CHANGELIST).status_code == 302
+    device.refresh_from_db()
+    device.throttle_reset()  # a wrong code slows the next try down; the test need not wait
+
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    response = client.post(
+        login,
+        {
+            "username": approver.email,
+            "password": "rep-pass-2026-long",
+            "otp_token": str(totp.token()).zfill(6),
+            "next": CHANGELIST,
+        },
+    )
+    assert response.status_code == 302
+    assert client.get(CHANGELIST).status_code == 200

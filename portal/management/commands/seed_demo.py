@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Account, Membership, User
 from invoices.demo import seed_invoices
@@ -16,6 +18,8 @@ from payments.demo import seed_payment_methods
 DEMO_CUSTOMER = ("demo@example.com", "demo-pass-2026")
 DEMO_REP = ("rep@example.com", "rep-pass-2026")
 DEMO_OTHER = ("other@example.com", "other-pass-2026")
+# The representative's second factor for the admin (add it to any TOTP app).
+DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXP"  # noqa: S105 (demo value, printed by make run)
 
 
 class Command(BaseCommand):
@@ -78,6 +82,11 @@ class Command(BaseCommand):
         Membership.objects.update_or_create(
             user=other, account=other_account, defaults={"role": Membership.Role.OWNER}
         )
+        TOTPDevice.objects.update_or_create(
+            user=rep,
+            name="Demo authenticator",
+            defaults={"key": base64.b32decode(DEMO_TOTP_SECRET).hex(), "confirmed": True},
+        )
         seed_invoices(demo_account, timezone.localdate())
         seed_payment_methods(demo_account, demo, rep)
         self.stdout.write(self.style.SUCCESS("Demo data is ready."))
@@ -86,7 +95,8 @@ class Command(BaseCommand):
                 [
                     "Demo logins (demo values only):",
                     f"  customer:               {DEMO_CUSTOMER[0]} / {DEMO_CUSTOMER[1]}",
-                    f"  account representative: {DEMO_REP[0]} / {DEMO_REP[1]}  (admin at /admin/)",
+                    f"  account representative: {DEMO_REP[0]} / {DEMO_REP[1]}"
+                    f"  (admin at /admin/, TOTP secret {DEMO_TOTP_SECRET})",
                     f"  another account:        {DEMO_OTHER[0]} / {DEMO_OTHER[1]}",
                 ]
             )
