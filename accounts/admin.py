@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from .models import Account, Membership, User
@@ -20,6 +21,12 @@ class AccountAdmin(admin.ModelAdmin):
     list_filter = ["currency", "eu_supported", "country"]
     search_fields = ["company_name", "memberships__user__email"]
     inlines = [MembershipInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Account | None = None) -> list[str]:
+        # Invoices, credits and recurring charges are in the account's currency and follow its
+        # billing day: both are chosen when the account is created and not changed here.
+        return ["currency", "billing_day"] if obj is not None else []
+
     fieldsets = [
         (
             _("Company information"),

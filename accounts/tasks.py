@@ -36,11 +36,14 @@ def send_email_task(self: Task, email_id: int) -> bool:
 
 @shared_task(name="accounts.outbox_sweep")
 def outbox_sweep_task() -> int:
-    """Send again the emails still queued a while after they were written (a lost enqueue)."""
+    """Send the emails never attempted a while after they were written (a lost enqueue).
+
+    An email that was attempted is left to its own task's retries and their back-off.
+    """
     stale = timezone.now() - timedelta(minutes=10)
     ids = list(
         OutboundEmail.objects.filter(
-            state=OutboundEmail.State.QUEUED, created_at__lt=stale
+            state=OutboundEmail.State.QUEUED, attempts=0, created_at__lt=stale
         ).values_list("pk", flat=True)[:500]
     )
     for email_id in ids:

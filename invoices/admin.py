@@ -96,6 +96,9 @@ class InvoiceAdmin(admin.ModelAdmin[Invoice]):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
     def get_urls(self) -> list[URLPattern]:
         return [
             path(

@@ -136,7 +136,7 @@ def seed_invoices(account: Account, today: date) -> None:
     events = {
         3: lambda day: invoice_issue_credit(
             original=first_of(Invoice.Type.NEW),
-            amount=first_of(Invoice.Type.NEW).total,
+            amount=D("500.00"),
             reason="Migration credit",
             issue_date=day,
         ),

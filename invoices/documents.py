@@ -7,6 +7,7 @@ API; it is rendered again only when what it shows changes (what is owed, or the 
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import logging
 import re
@@ -106,7 +107,12 @@ def render_pdf(html: str) -> RenderedPdf:
     from weasyprint import HTML
 
     document = HTML(string=html, base_url=str(settings.BASE_DIR)).render()
-    return RenderedPdf(content=document.write_pdf(), pages=len(document.pages))
+    rendered = RenderedPdf(content=document.write_pdf(), pages=len(document.pages))
+    # A large layout leaves reference cycles behind; free them now rather than some renders
+    # later, so a worker's memory stays bounded by its largest invoice.
+    del document
+    gc.collect()
+    return rendered
 
 
 def _storage_name(invoice: Invoice, language: str, digest: str) -> str:

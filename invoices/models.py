@@ -119,13 +119,6 @@ class Invoice(models.Model):
             models.Index(fields=["account", "currency", "state"], name="invoice_account_open"),
         ]
         constraints = [
-            # The monthly run issues one invoice per account and period: running it twice
-            # for the same day cannot bill twice.
-            models.UniqueConstraint(
-                fields=["account", "period_start"],
-                condition=models.Q(type="recurring"),
-                name="invoice_one_recurring_per_period",
-            ),
             models.CheckConstraint(
                 condition=models.Q(type__in=["new", "recurring", "one_time"], total__gte=0)
                 | models.Q(type__in=["credit", "refund"], total__lte=0),

@@ -15,9 +15,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from accounts.models import Account, Membership, User, log_action
 from accounts.outbox import email_queue
@@ -140,17 +142,17 @@ def _issue(
 ) -> Invoice:
     """Create an issued invoice with its items; the caller holds the account's lock."""
     if not items:
-        raise InvoiceError("An invoice needs at least one item.")
+        raise InvoiceError(_("An invoice needs at least one item."))
     for spec in items:
         for leaf in spec.details or (spec,):
             if leaf.details:
-                raise InvoiceError("Detail items cannot have detail items of their own.")
+                raise InvoiceError(_("Detail items cannot have detail items of their own."))
     subtotal = sum_money((_amount(spec, currency, factor) for spec in items), currency)
     tax = round_money(subtotal * tax_rate / 100, currency)
     total = subtotal + tax
     is_charge = type in Invoice.CHARGE_TYPES
     if is_charge and total < 0:
-        raise InvoiceError("A charge cannot have a negative total.")
+        raise InvoiceError(_("A charge cannot have a negative total."))
     if type == Invoice.Type.CREDIT:
         balance, state = total, Invoice.State.CREDIT_AVAILABLE
     elif type == Invoice.Type.REFUND:
@@ -268,13 +270,29 @@ def invoice_issue_one_time(
     return invoice
 
 
+def _corrected(original: Invoice) -> Decimal:
+    """What credits and refunds already gave back against `original`."""
+    return sum_money(
+        (
+            -c.total
+            for c in original.corrections.filter(
+                type__in=[Invoice.Type.CREDIT, Invoice.Type.REFUND]
+            )
+        ),
+        original.currency,
+    )
+
+
 def _validate_correction_amount(original: Invoice, amount: Decimal) -> None:
     if amount <= 0:
-        raise InvoiceError("The amount must be greater than zero.")
+        raise InvoiceError(_("The amount must be greater than zero."))
     if not has_valid_precision(amount, original.currency):
-        raise InvoiceError(f"{original.currency} amounts have at most the currency's decimals.")
+        raise InvoiceError(
+            _("%(currency)s amounts have no more decimals than the currency.")
+            % {"currency": original.currency}
+        )
     if not original.is_charge:
-        raise InvoiceError("Only a charge (New, Recurring, One-time) can be corrected.")
+        raise InvoiceError(_("Only a charge (New, Recurring, One-time) can be corrected."))
 
 
 @transaction.atomic
@@ -288,18 +306,15 @@ def invoice_issue_credit(
 ) -> Invoice:
     """Issue a Credit invoice against `original` and apply it to what is owed, oldest first.
 
-    Credits against one invoice never exceed its total. Raises InvoiceError otherwise, or
+    Credits and refunds against one invoice never exceed its total. Raises InvoiceError
+    otherwise, or
     for an amount that is zero, negative or has too many decimals.
     """
     account = _lock_account(original.account)
     original = Invoice.objects.select_for_update().get(pk=original.pk)
     _validate_correction_amount(original, amount)
-    credited = sum_money(
-        (-c.total for c in original.corrections.filter(type=Invoice.Type.CREDIT)),
-        original.currency,
-    )
-    if credited + amount > original.total:
-        raise InvoiceError("Credits against an invoice cannot exceed its total.")
+    if _corrected(original) + amount > original.total:
+        raise InvoiceError(_("Credits and refunds against an invoice cannot exceed its total."))
     credit = _issue(
         account=account,
         type=Invoice.Type.CREDIT,
@@ -327,7 +342,8 @@ def invoice_issue_refund(
 ) -> Invoice:
     """Issue a Refund document: a record that `amount` paid on `original` was returned.
 
-    It owes nothing either way. Refunds never exceed what was paid on the original.
+    It owes nothing either way. Refunds never exceed what was paid on the original, and
+    credits and refunds together never exceed its total, so nothing is given back twice.
     """
     account = _lock_account(original.account)
     original = Invoice.objects.select_for_update().get(pk=original.pk)
@@ -337,7 +353,9 @@ def invoice_issue_refund(
         original.currency,
     )
     if refunded + amount > original.amount_applied:
-        raise InvoiceError("A refund cannot exceed what was paid on the invoice.")
+        raise InvoiceError(_("A refund cannot exceed what was paid on the invoice."))
+    if _corrected(original) + amount > original.total:
+        raise InvoiceError(_("Credits and refunds against an invoice cannot exceed its total."))
     return _issue(
         account=account,
         type=Invoice.Type.REFUND,
@@ -396,20 +414,27 @@ def _change_balance(invoice: Invoice, balance: Decimal) -> None:
     invoice.save(update_fields=["balance", "state"])
 
 
-def invoice_apply_payment(*, invoice: Invoice, amount: Decimal) -> Allocation:
-    """Apply `amount` of a payment to `invoice`; the caller holds its lock in a transaction.
+def invoice_apply_payment(*, invoice: Invoice, amount: Decimal, currency: str) -> Allocation:
+    """Apply `amount` of a payment to `invoice`, inside the payment's transaction.
 
-    Used by the payments app, which links its payment to the returned allocation. Raises
-    InvoiceError for an amount above what is owed or with too many decimals.
+    The invoice is locked and read afresh here, whatever the caller holds. The payments app
+    links its payment to the returned allocation. Raises InvoiceError for another currency,
+    an amount above what is owed or with too many decimals.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("invoice_apply_payment must run inside the payment's transaction.")
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if currency != invoice.currency:
+        raise InvoiceError(_("A payment applies only to invoices of its own currency."))
     if not invoice.is_charge:
-        raise InvoiceError("Payments apply only to charges.")
+        raise InvoiceError(_("Payments apply only to charges."))
     if amount <= 0 or amount > invoice.balance:
-        raise InvoiceError("The amount must be above zero and at most what is owed.")
+        raise InvoiceError(_("The amount must be above zero and at most what is owed."))
     if not has_valid_precision(amount, invoice.currency):
-        raise InvoiceError(f"{invoice.currency} amounts have at most the currency's decimals.")
+        raise InvoiceError(
+            _("%(currency)s amounts have no more decimals than the currency.")
+            % {"currency": invoice.currency}
+        )
     allocation = Allocation.objects.create(
         invoice=invoice,
         source=Allocation.Source.PAYMENT,
@@ -460,9 +485,10 @@ def recurring_run_account(*, account: Account, day: date) -> RunResult:
     """Issue what `account` owes for its recurring charges on `day`; safe to run again.
 
     A charge that starts gets a New invoice prorated from its start to the next billing day;
-    on the billing day, one Recurring invoice covers the coming month of every charge already
-    invoiced up to that day. Each charge records how far it is invoiced, under the account's
-    lock, so a second run for the same day finds nothing left to issue.
+    from then on, each period of a month is billed on its first day by a Recurring invoice,
+    for every charge invoiced up to that day (periods missed while no run happened are issued
+    by the next run, each as its own invoice). Each charge records how far it is invoiced,
+    under the account's lock, so a second run for the same day finds nothing left to issue.
     """
     account = _lock_account(account)
     result = RunResult()
@@ -504,25 +530,27 @@ def recurring_run_account(*, account: Account, day: date) -> RunResult:
                 charge.invoiced_through = cycle_end
                 charge.save(update_fields=["invoiced_through"])
 
-    if day.day == account.billing_day:
+    # Every charge is billed from where its invoicing stopped, one period at a time, so a
+    # billing day the workers missed is caught up on the next run instead of being lost.
+    while True:
         due = [c for c in charges if c.invoiced_through is not None and c.invoiced_through <= day]
-        already = Invoice.objects.filter(
-            account=account, type=Invoice.Type.RECURRING, period_start=day
-        ).exists()
-        if due and not already:
-            period_end = next_billing_date(account, day)
-            invoice = _issue(
-                account=account,
-                type=Invoice.Type.RECURRING,
-                currency=currency,
-                items=[_charge_spec(c, (day, period_end)) for c in due],
-                issue_date=day,
-                period=(day, period_end - timedelta(days=1)),
-            )
-            result.recurring.append(invoice)
-            for charge in due:
-                charge.invoiced_through = period_end
-                charge.save(update_fields=["invoiced_through"])
+        if not due:
+            break
+        period_start = min(c.invoiced_through for c in due if c.invoiced_through)
+        group = [c for c in due if c.invoiced_through == period_start]
+        period_end = next_billing_date(account, period_start)
+        invoice = _issue(
+            account=account,
+            type=Invoice.Type.RECURRING,
+            currency=currency,
+            items=[_charge_spec(c, (period_start, period_end)) for c in group],
+            issue_date=day,
+            period=(period_start, period_end - timedelta(days=1)),
+        )
+        result.recurring.append(invoice)
+        for charge in group:
+            charge.invoiced_through = period_end
+            charge.save(update_fields=["invoiced_through"])
 
     if result.new or result.recurring:
         _apply_credits(account, currency)
@@ -530,15 +558,9 @@ def recurring_run_account(*, account: Account, day: date) -> RunResult:
 
 
 def accounts_due_for_run(day: date) -> list[int]:
-    """Ids of the accounts with something to issue on `day`."""
-    billing_today = Account.objects.filter(
-        billing_day=day.day, recurring_charges__in=RecurringCharge.objects.active_on(day)
+    """Ids of the accounts with something to issue on `day`: a charge that starts, or one
+    invoiced only up to `day` or earlier."""
+    due = RecurringCharge.objects.active_on(day).filter(
+        Q(invoiced_through__isnull=True) | Q(invoiced_through__lte=day)
     )
-    starting = Account.objects.filter(
-        recurring_charges__in=RecurringCharge.objects.active_on(day).filter(
-            invoiced_through__isnull=True
-        )
-    )
-    ids = set(billing_today.values_list("pk", flat=True))
-    ids.update(starting.values_list("pk", flat=True))
-    return sorted(ids)
+    return sorted(set(due.values_list("account_id", flat=True)))

@@ -25,10 +25,20 @@ def recurring_run_task(day: str | None = None) -> int:
     """
     run_day = date.fromisoformat(day) if day else timezone.localdate()
     issued = 0
+    failed = 0
     for account_id in accounts_due_for_run(run_day):
         account = Account.objects.get(pk=account_id)
-        result = recurring_run_account(account=account, day=run_day)
+        try:
+            result = recurring_run_account(account=account, day=run_day)
+        except Exception:
+            # One account's failure must not hold the others back; its charges stay due and
+            # the next run issues them.
+            failed += 1
+            logger.exception("Recurring run for account %s on %s failed.", account_id, run_day)
+            continue
         issued += len(result.new) + len(result.recurring)
+    if failed:
+        logger.error("Recurring run for %s: %d account(s) failed.", run_day, failed)
     logger.info("Recurring run for %s issued %d invoice(s).", run_day, issued)
     return issued
 

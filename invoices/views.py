@@ -127,11 +127,16 @@ def invoice_pdf(request: AccountRequest, pk: int) -> FileResponse:
     worker, or rendered now if it is missing or out of date."""
     invoice = _get_invoice(request, pk)
     language = request.LANGUAGE_CODE
-    document = stored_document(invoice, language) or invoice_document_render(
-        invoice=invoice, language=language
-    )
+    document = stored_document(invoice, language)
+    try:
+        handle = document.file.open("rb") if document else None
+    except FileNotFoundError:
+        handle = None
+    if handle is None:
+        document = invoice_document_render(invoice=invoice, language=language)
+        handle = document.file.open("rb")
     response = FileResponse(
-        document.file.open("rb"),
+        handle,
         content_type="application/pdf",
         as_attachment=False,
         filename=pdf_filename(invoice),

@@ -1,8 +1,9 @@
 """Card data never reaches the portal's own views: a request carrying any is refused.
 
 The card fields belong to the gateway and post to the gateway; a card number or security
-code posted to a portal URL (a misconfigured form, a script, an attacker probing) is answered
-400 before any view, form or log sees it. Only the sandbox processor's URLs take card data.
+code sent to a portal URL in a form, a query string or a body (a misconfigured form, a
+script, an attacker probing) is answered 400 before any view, form or log sees it. Only the
+sandbox processor's URLs take card data.
 """
 
 from __future__ import annotations
@@ -55,14 +56,26 @@ class CardDataGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.method == "POST" and not request.path.startswith(self.exempt_prefix):
-            for name, values in request.POST.lists():
+        if not request.path.startswith(self.exempt_prefix) and self._carries_card_data(request):
+            return HttpResponseBadRequest(
+                _("Card numbers and security codes are never sent to this portal.")
+            )
+        return self.get_response(request)
+
+    def _carries_card_data(self, request: HttpRequest) -> bool:
+        sources = [request.GET]
+        if request.method == "POST":
+            sources.append(request.POST)
+        elif request.method in ("PUT", "PATCH") and looks_like_card_number(
+            request.body.decode("utf-8", "replace")
+        ):
+            return True
+        for data in sources:
+            for name, values in data.lists():
                 if name == "csrfmiddlewaretoken" or "password" in name:
                     continue
                 if name.lower() in CARD_FIELD_NAMES or any(
                     looks_like_card_number(value) for value in values
                 ):
-                    return HttpResponseBadRequest(
-                        _("Card numbers and security codes are never sent to this portal.")
-                    )
-        return self.get_response(request)
+                    return True
+        return False

@@ -23,8 +23,14 @@ from accounts.models import Account, User, log_action
 from accounts.outbox import email_queue
 
 from .gateways import card_gateway
-from .gateways.base import DeclineCategory, GatewayTimeout, GatewayUnavailable, Outcome
-from .gateways.sandbox import InvalidToken
+from .gateways.base import (
+    DeclineCategory,
+    GatewayResult,
+    GatewayTimeout,
+    GatewayUnavailable,
+    InvalidToken,
+    Outcome,
+)
 from .models import DECLINE_REASONS, GatewayAttempt, PaymentMethod
 
 
@@ -176,39 +182,45 @@ def payment_method_verify(payment_method_id: int) -> PaymentMethod:
         attempt.decline = result.decline or ""
         attempt.message = result.message[:255]
         attempt.completed_at = timezone.now()
-        if result.outcome == Outcome.FAILED and result.retryable:
+        retry = result.outcome == Outcome.FAILED and result.retryable
+        if retry:
+            # Recorded (committed with this block), then retried later under the same key.
             attempt.status = GatewayAttempt.Status.FAILED
-            attempt.save()
-            raise RetryLater(result.message)
-        if method.state != PaymentMethod.State.VERIFYING:
-            attempt.save()
-            return method
-        now = timezone.now()
-        if result.outcome == Outcome.SUCCEEDED:
-            attempt.status = GatewayAttempt.Status.SUCCEEDED
-            method.state = PaymentMethod.State.AWAITING_APPROVAL
-            method.credential = result.stored_credential
-            method.verification_result = _("Passed the gateway's check")
-            method.awaiting_since = now
-            fields = ["state", "credential", "verification_result", "awaiting_since"]
-            action = "payments.payment_method.verified_by_gateway"
-        else:
-            attempt.status = (
-                GatewayAttempt.Status.DECLINED
-                if result.outcome == Outcome.DECLINED
-                else GatewayAttempt.Status.FAILED
-            )
-            method.state = PaymentMethod.State.REJECTED
-            method.verification_result = f"{result.outcome}: {result.decline or ''}".strip(": ")
-            method.decline_code = result.decline or "generic"
-            method.decided_at = now
-            fields = ["state", "verification_result", "decline_code", "decided_at"]
-            action = "payments.payment_method.declined_by_gateway"
+        elif method.state == PaymentMethod.State.VERIFYING:
+            _record_verification(method, attempt, result)
         attempt.save()
-        method.save(update_fields=fields)
-        log_action(action, obj=method, account=method.account, gateway=result.outcome)
-        _notify(method)
+    if retry:
+        raise RetryLater(result.message)
     return method
+
+
+def _record_verification(
+    method: PaymentMethod, attempt: GatewayAttempt, result: GatewayResult
+) -> None:
+    now = timezone.now()
+    if result.outcome == Outcome.SUCCEEDED:
+        attempt.status = GatewayAttempt.Status.SUCCEEDED
+        method.state = PaymentMethod.State.AWAITING_APPROVAL
+        method.credential = result.stored_credential
+        method.verification_result = _("Passed the gateway's check")
+        method.awaiting_since = now
+        fields = ["state", "credential", "verification_result", "awaiting_since"]
+        action = "payments.payment_method.verified_by_gateway"
+    else:
+        attempt.status = (
+            GatewayAttempt.Status.DECLINED
+            if result.outcome == Outcome.DECLINED
+            else GatewayAttempt.Status.FAILED
+        )
+        method.state = PaymentMethod.State.REJECTED
+        method.verification_result = f"{result.outcome}: {result.decline or ''}".strip(": ")
+        method.decline_code = result.decline or "generic"
+        method.decided_at = now
+        fields = ["state", "verification_result", "decline_code", "decided_at"]
+        action = "payments.payment_method.declined_by_gateway"
+    method.save(update_fields=fields)
+    log_action(action, obj=method, account=method.account, gateway=result.outcome)
+    _notify(method)
 
 
 def payment_method_give_up_verifying(payment_method_id: int) -> None:
@@ -226,6 +238,8 @@ def payment_method_give_up_verifying(payment_method_id: int) -> None:
 
 
 def _lock_for_decision(method: PaymentMethod) -> PaymentMethod:
+    # The account first (the one monthly card is the account's), then the card.
+    Account.objects.select_for_update().filter(pk=method.account_id).first()
     return PaymentMethod.objects.select_for_update().select_related("account").get(pk=method.pk)
 
 
@@ -427,7 +441,7 @@ def payment_methods_expire(*, today: date) -> tuple[int, int]:
 
 @transaction.atomic
 def _expire(pk: int) -> int:
-    method = PaymentMethod.objects.select_for_update().select_related("account").get(pk=pk)
+    method = _lock_for_decision(PaymentMethod.objects.only("pk", "account_id").get(pk=pk))
     if method.state not in (PaymentMethod.State.VERIFIED, *PaymentMethod.PENDING_STATES):
         return 0
     method.state = PaymentMethod.State.EXPIRED

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from axes.helpers import get_client_ip_address
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
@@ -72,7 +73,7 @@ def payment_method_add_view(request: AccountRequest) -> HttpResponse:
                 address=form.billing_address(),
                 contact_email=form.cleaned_data["contact_email"],
                 eu_supported=form.cleaned_data["eu_supported"],
-                ip=request.META.get("REMOTE_ADDR"),
+                ip=get_client_ip_address(request),
             )
         except TooManyAttempts as error:
             return render(
@@ -90,6 +91,11 @@ def payment_method_add_view(request: AccountRequest) -> HttpResponse:
             return redirect("payments:methods")
     elif request.method == "POST":
         status = 400
+    if form.is_bound:
+        # A token is single-use: the next submit must ask the card fields for a new one.
+        data = request.POST.copy()
+        data["card_token"] = ""
+        form.data = data
     return render(
         request,
         "payments/payment_method_add.html",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -31,6 +32,7 @@ urlpatterns = [
     path("", include("invoices.urls")),
     path("", include("payments.urls")),
     path("admin/", admin.site.urls),
-    # The sandbox processor, playing the card gateway under its own prefix.
-    path("sandbox-gateway/", include("sandbox_gateway.urls")),
 ]
+if settings.CARD_GATEWAY == "sandbox":
+    # The sandbox processor, playing the card gateway under its own prefix.
+    urlpatterns.append(path("sandbox-gateway/", include("sandbox_gateway.urls")))

@@ -35,6 +35,10 @@ class GatewayTimeout(Exception):
     """No answer in time: the request may or may not have been carried out."""
 
 
+class InvalidToken(Exception):
+    """The single-use token is unknown, forged or already used."""
+
+
 class GatewayUnavailable(Exception):
     """The gateway could not be reached: the request was not carried out."""
 
@@ -65,6 +69,12 @@ class GatewayResult:
 
 class CardGateway(Protocol):
     name: str
+    # Where the gateway serves its card fields, framed by the portal's card forms.
+    card_fields_url: str
+
+    def describe_token(self, token: str) -> Card:
+        """The card behind an unused single-use token; raises InvalidToken otherwise."""
+        ...
 
     def verify_card(self, *, token: str, idempotency_key: str) -> GatewayResult:
         """A zero-amount authorisation of a single-use token; on success the result carries

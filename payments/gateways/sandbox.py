@@ -10,11 +10,7 @@ from decimal import Decimal
 
 from sandbox_gateway import processor
 
-from .base import Card, DeclineCategory, GatewayResult, GatewayTimeout, Outcome
-
-
-class InvalidToken(Exception):
-    """The single-use token is unknown, forged or already used."""
+from .base import Card, DeclineCategory, GatewayResult, GatewayTimeout, InvalidToken, Outcome
 
 
 def _result(answer: processor.Answer, card: Card | None = None) -> GatewayResult:

@@ -229,3 +229,13 @@ def test_the_list_csv_follows_the_current_filters(
     assert [line[0] for line in rows[1:]] == [credit.number]
     page = owner_client.get(reverse("invoices:list"), {"type": "credit"}).content.decode()
     assert f"{reverse('invoices:list_csv')}?type=credit" in page
+
+
+def test_a_stored_pdf_that_went_missing_is_rendered_again(
+    owner_client: Client, overage: Invoice
+) -> None:
+    stored = invoice_document_render(invoice=overage, language="en")
+    default_storage.delete(stored.file.name)
+    response = owner_client.get(reverse("invoices:pdf", args=[overage.pk]))
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).startswith(b"%PDF")

@@ -112,3 +112,55 @@ def test_a_missed_billing_day_is_caught_up_on_the_next_one(
     recurring_run_account(account=account, day=date(2026, 11, 1))
     types = sorted(Invoice.objects.values_list("type", flat=True))
     assert types == [Invoice.Type.NEW, Invoice.Type.RECURRING]
+
+
+def test_a_billing_day_the_workers_missed_is_billed_by_the_next_run(
+    account: Account, server_charge: RecurringCharge
+) -> None:
+    recurring_run_account(account=account, day=date(2026, 10, 10))
+    # Nothing ran on 1 November; the run of 2 November bills November.
+    result = recurring_run_account(account=account, day=date(2026, 11, 2))
+    [november] = result.recurring
+    assert (november.period_start, november.period_end) == (date(2026, 11, 1), date(2026, 11, 30))
+    assert november.issue_date == date(2026, 11, 2)
+    recurring_run_account(account=account, day=date(2026, 12, 1))
+    periods = sorted(
+        Invoice.objects.filter(type=Invoice.Type.RECURRING).values_list("period_start", flat=True)
+    )
+    assert periods == [date(2026, 11, 1), date(2026, 12, 1)]
+
+
+def test_a_first_run_long_after_the_start_bills_every_period_once(
+    account: Account, server_charge: RecurringCharge
+) -> None:
+    recurring_run_account(account=account, day=date(2026, 12, 5))
+    recurring_run_account(account=account, day=date(2026, 12, 5))
+    invoices = list(Invoice.objects.order_by("pk"))
+    assert [(i.type, i.period_start) for i in invoices] == [
+        (Invoice.Type.NEW, date(2026, 10, 10)),
+        (Invoice.Type.RECURRING, date(2026, 11, 1)),
+        (Invoice.Type.RECURRING, date(2026, 12, 1)),
+    ]
+    assert recurring_run_task.apply(args=["2026-12-06"]).get() == 0
+
+
+def test_one_failing_account_does_not_stop_the_run_for_the_others(
+    account: Account, server_charge: RecurringCharge, monkeypatch
+) -> None:
+    from invoices import tasks
+    from tests.factories import AccountFactory
+
+    other = AccountFactory()
+    RecurringCharge.objects.create(
+        account=other, description="VPS", unit_price=Decimal("5"), starts_on=date(2026, 10, 10)
+    )
+    real = tasks.recurring_run_account
+
+    def flaky(*, account: Account, day: date):
+        if account.pk == other.pk:
+            raise RuntimeError("boom")
+        return real(account=account, day=day)
+
+    monkeypatch.setattr(tasks, "recurring_run_account", flaky)
+    assert recurring_run_task.apply(args=["2026-10-10"]).get() == 1
+    assert Invoice.objects.filter(account=account).count() == 1

@@ -162,7 +162,9 @@ def test_a_credit_larger_than_whats_owed_stays_available_for_later_invoices(
     original = issue(account, "100.00", on=date(2026, 8, 1))
     with transaction.atomic():
         invoice_apply_payment(
-            invoice=Invoice.objects.select_for_update().get(pk=original.pk), amount=D("80.00")
+            invoice=Invoice.objects.select_for_update().get(pk=original.pk),
+            amount=D("80.00"),
+            currency="USD",
         )
     credit = invoice_issue_credit(original=original, amount=D("50.00"), reason="Over-billed")
     credit.refresh_from_db()
@@ -181,7 +183,9 @@ def test_credits_never_cross_currencies(account: Account, issue) -> None:
     yuan = issue(account, "500.00", currency="CNY")
     with transaction.atomic():
         invoice_apply_payment(
-            invoice=Invoice.objects.select_for_update().get(pk=dollars.pk), amount=D("100.00")
+            invoice=Invoice.objects.select_for_update().get(pk=dollars.pk),
+            amount=D("100.00"),
+            currency="USD",
         )
     credit = invoice_issue_credit(original=dollars, amount=D("20.00"), reason="x")
     yuan.refresh_from_db()
@@ -212,7 +216,9 @@ def test_a_refund_records_money_returned_and_owes_nothing(account: Account, issu
     original = issue(account, "100.00")
     with transaction.atomic():
         invoice_apply_payment(
-            invoice=Invoice.objects.select_for_update().get(pk=original.pk), amount=D("100.00")
+            invoice=Invoice.objects.select_for_update().get(pk=original.pk),
+            amount=D("100.00"),
+            currency="USD",
         )
     refund = invoice_issue_refund(original=original, amount=D("25.00"), reason="Returned")
     assert refund.type == Invoice.Type.REFUND
@@ -238,9 +244,9 @@ def test_a_payment_cannot_exceed_the_balance_or_the_currency_precision(
     with transaction.atomic():
         locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
         with pytest.raises(InvoiceError):
-            invoice_apply_payment(invoice=locked, amount=D("100.01"))
+            invoice_apply_payment(invoice=locked, amount=D("100.01"), currency="USD")
         with pytest.raises(InvoiceError):
-            invoice_apply_payment(invoice=locked, amount=D("0.001"))
+            invoice_apply_payment(invoice=locked, amount=D("0.001"), currency="USD")
     invoice.refresh_from_db()
     assert invoice.balance == D("100.00")
 
@@ -251,8 +257,37 @@ def test_invoices_of_other_accounts_are_untouched_by_credits(account: Account, i
     ours = issue(account, "10.00")
     with transaction.atomic():
         invoice_apply_payment(
-            invoice=Invoice.objects.select_for_update().get(pk=ours.pk), amount=D("10.00")
+            invoice=Invoice.objects.select_for_update().get(pk=ours.pk),
+            amount=D("10.00"),
+            currency="USD",
         )
     invoice_issue_credit(original=ours, amount=D("10.00"), reason="x")
     theirs.refresh_from_db()
     assert theirs.balance == D("10.00")
+
+
+def test_credits_and_refunds_together_never_exceed_the_total(account: Account, issue) -> None:
+    original = issue(account, "100.00")
+    invoice_issue_credit(original=original, amount=D("30.00"), reason="SLA")
+    with transaction.atomic():
+        invoice_apply_payment(
+            invoice=Invoice.objects.select_for_update().get(pk=original.pk),
+            amount=D("70.00"),
+            currency="USD",
+        )
+    with pytest.raises(InvoiceError, match="exceed its total"):
+        invoice_issue_refund(original=original, amount=D("70.01"), reason="Too much")
+    invoice_issue_refund(original=original, amount=D("70.00"), reason="All the card paid")
+
+
+def test_a_refunded_invoice_cannot_also_be_credited_in_full(account: Account, issue) -> None:
+    original = issue(account, "100.00")
+    with transaction.atomic():
+        invoice_apply_payment(
+            invoice=Invoice.objects.select_for_update().get(pk=original.pk),
+            amount=D("100.00"),
+            currency="USD",
+        )
+    invoice_issue_refund(original=original, amount=D("100.00"), reason="Returned")
+    with pytest.raises(InvoiceError, match="exceed"):
+        invoice_issue_credit(original=original, amount=D("0.01"), reason="Twice")

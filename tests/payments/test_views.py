@@ -197,3 +197,16 @@ def test_card_numbers_posted_to_any_portal_form_are_refused_and_kept_nowhere(
         ]
         for row in model.objects.values_list(*text_fields) if text_fields else []:
             assert number not in str(row), model
+
+
+def test_a_card_number_in_a_query_string_is_refused_and_never_shown_back(
+    owner_client: Client,
+) -> None:
+    response = owner_client.get(reverse("invoices:list"), {"date_from": "4242424242424242"})
+    assert response.status_code == 400
+    assert "4242424242424242" not in response.content.decode()
+
+
+def test_after_an_error_the_used_token_is_not_sent_back(owner_client: Client) -> None:
+    response = owner_client.post(ADD, _form(card_token="tok_forged"))
+    assert 'value="tok_forged"' not in response.content.decode()
