@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.csp import CSP
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from . import processor
@@ -45,6 +45,7 @@ def card_fields(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 @sensitive_post_parameters("number", "cvc")
+@sensitive_variables("data")
 def create_token(request: HttpRequest) -> JsonResponse:
     """Turn card fields into a single-use token (JSON in, JSON out); the number is not kept."""
     try:
