@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 PDF_TEMPLATE = "invoices/pdf/invoice.html"
 PDF_STYLESHEET = Path(__file__).parent / "static" / "invoices" / "pdf.css"
 
+LARGE_DOCUMENT_PAGES = 20
+
 # Countries that print on US Letter; everyone else uses A4.
 LETTER_COUNTRIES = frozenset(
     {"US", "CA", "MX", "PH", "CL", "CO", "VE", "GT", "CR", "PR", "DO", "SV", "PA", "BZ"}
@@ -109,9 +111,11 @@ def render_pdf(html: str) -> RenderedPdf:
     document = HTML(string=html, base_url=str(settings.BASE_DIR)).render()
     rendered = RenderedPdf(content=document.write_pdf(), pages=len(document.pages))
     # A large layout leaves reference cycles behind; free them now rather than some renders
-    # later, so a worker's memory stays bounded by its largest invoice.
-    del document
-    gc.collect()
+    # later, so a worker's memory stays bounded by its largest invoice. (A full collection
+    # costs tens of milliseconds: not worth it after a short document.)
+    if rendered.pages >= LARGE_DOCUMENT_PAGES:
+        del document
+        gc.collect()
     return rendered
 
 
