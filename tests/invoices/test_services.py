@@ -22,6 +22,12 @@ D = Decimal
 pytestmark = pytest.mark.django_db
 
 
+def _pay(invoice: Invoice, amount: str) -> None:
+    """A payment's share applied as the payments app applies it: in its own transaction."""
+    with transaction.atomic():
+        invoice_apply_payment(invoice=invoice, amount=D(amount), currency=invoice.currency)
+
+
 def test_an_items_amount_is_the_sum_of_its_details_and_totals_are_rounded_once(
     account: Account,
 ) -> None:
@@ -160,12 +166,7 @@ def test_a_credit_larger_than_whats_owed_stays_available_for_later_invoices(
     account: Account, issue
 ) -> None:
     original = issue(account, "100.00", on=date(2026, 8, 1))
-    with transaction.atomic():
-        invoice_apply_payment(
-            invoice=Invoice.objects.select_for_update().get(pk=original.pk),
-            amount=D("80.00"),
-            currency="USD",
-        )
+    _pay(original, "80.00")
     credit = invoice_issue_credit(original=original, amount=D("50.00"), reason="Over-billed")
     credit.refresh_from_db()
     assert credit.balance == D("-30.00")
@@ -181,12 +182,7 @@ def test_a_credit_larger_than_whats_owed_stays_available_for_later_invoices(
 def test_credits_never_cross_currencies(account: Account, issue) -> None:
     dollars = issue(account, "100.00", currency="USD")
     yuan = issue(account, "500.00", currency="CNY")
-    with transaction.atomic():
-        invoice_apply_payment(
-            invoice=Invoice.objects.select_for_update().get(pk=dollars.pk),
-            amount=D("100.00"),
-            currency="USD",
-        )
+    _pay(dollars, "100.00")
     credit = invoice_issue_credit(original=dollars, amount=D("20.00"), reason="x")
     yuan.refresh_from_db()
     assert yuan.balance == D("500.00")
@@ -214,12 +210,7 @@ def test_credits_against_one_invoice_never_exceed_its_total(account: Account, is
 
 def test_a_refund_records_money_returned_and_owes_nothing(account: Account, issue) -> None:
     original = issue(account, "100.00")
-    with transaction.atomic():
-        invoice_apply_payment(
-            invoice=Invoice.objects.select_for_update().get(pk=original.pk),
-            amount=D("100.00"),
-            currency="USD",
-        )
+    _pay(original, "100.00")
     refund = invoice_issue_refund(original=original, amount=D("25.00"), reason="Returned")
     assert refund.type == Invoice.Type.REFUND
     assert refund.total == D("-25.00")
@@ -247,6 +238,8 @@ def test_a_payment_cannot_exceed_the_balance_or_the_currency_precision(
             invoice_apply_payment(invoice=locked, amount=D("100.01"), currency="USD")
         with pytest.raises(InvoiceError):
             invoice_apply_payment(invoice=locked, amount=D("0.001"), currency="USD")
+        with pytest.raises(InvoiceError, match="own currency"):
+            invoice_apply_payment(invoice=locked, amount=D("1.00"), currency="CNY")
     invoice.refresh_from_db()
     assert invoice.balance == D("100.00")
 
@@ -255,12 +248,7 @@ def test_invoices_of_other_accounts_are_untouched_by_credits(account: Account, i
     other = AccountFactory()
     theirs = issue(other, "10.00")
     ours = issue(account, "10.00")
-    with transaction.atomic():
-        invoice_apply_payment(
-            invoice=Invoice.objects.select_for_update().get(pk=ours.pk),
-            amount=D("10.00"),
-            currency="USD",
-        )
+    _pay(ours, "10.00")
     invoice_issue_credit(original=ours, amount=D("10.00"), reason="x")
     theirs.refresh_from_db()
     assert theirs.balance == D("10.00")
@@ -269,12 +257,7 @@ def test_invoices_of_other_accounts_are_untouched_by_credits(account: Account, i
 def test_credits_and_refunds_together_never_exceed_the_total(account: Account, issue) -> None:
     original = issue(account, "100.00")
     invoice_issue_credit(original=original, amount=D("30.00"), reason="SLA")
-    with transaction.atomic():
-        invoice_apply_payment(
-            invoice=Invoice.objects.select_for_update().get(pk=original.pk),
-            amount=D("70.00"),
-            currency="USD",
-        )
+    _pay(original, "70.00")
     with pytest.raises(InvoiceError, match="exceed its total"):
         invoice_issue_refund(original=original, amount=D("70.01"), reason="Too much")
     invoice_issue_refund(original=original, amount=D("70.00"), reason="All the card paid")
@@ -282,12 +265,7 @@ def test_credits_and_refunds_together_never_exceed_the_total(account: Account, i
 
 def test_a_refunded_invoice_cannot_also_be_credited_in_full(account: Account, issue) -> None:
     original = issue(account, "100.00")
-    with transaction.atomic():
-        invoice_apply_payment(
-            invoice=Invoice.objects.select_for_update().get(pk=original.pk),
-            amount=D("100.00"),
-            currency="USD",
-        )
+    _pay(original, "100.00")
     invoice_issue_refund(original=original, amount=D("100.00"), reason="Returned")
     with pytest.raises(InvoiceError, match="exceed"):
         invoice_issue_credit(original=original, amount=D("0.01"), reason="Twice")
