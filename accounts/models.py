@@ -80,16 +80,46 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.full_name.split(" ")[0] if self.full_name else self.email
 
 
-class Account(models.Model):
-    """A customer: the company that is billed, with the details its invoices carry."""
+class PostalAddress(models.Model):
+    """A postal address: a company's, or the billing address of a card."""
 
-    company_name = models.CharField(_("company name"), max_length=200)
+    ADDRESS_FIELDS: ClassVar[tuple[str, ...]] = (
+        "address_line1",
+        "address_line2",
+        "city",
+        "region",
+        "postal_code",
+        "country",
+    )
+
     address_line1 = models.CharField(_("address"), max_length=200)
     address_line2 = models.CharField(_("address line 2"), max_length=200, blank=True)
     city = models.CharField(_("city"), max_length=100)
     region = models.CharField(_("state or province"), max_length=100, blank=True)
     postal_code = models.CharField(_("postal code"), max_length=20, blank=True)
     country = CountryField(_("country"))
+
+    class Meta:
+        abstract = True
+
+    def address_values(self) -> dict[str, str]:
+        return {name: str(getattr(self, name) or "") for name in self.ADDRESS_FIELDS}
+
+    def address_lines(self) -> list[str]:
+        """The address as printed: street lines, then city, region and code, then country."""
+        lines = [
+            self.address_line1,
+            self.address_line2,
+            " ".join(part for part in (self.city, self.region, self.postal_code) if part),
+            str(self.country.name),  # type: ignore[attr-defined]
+        ]
+        return [line for line in lines if line]
+
+
+class Account(PostalAddress):
+    """A customer: the company that is billed, with the details its invoices carry."""
+
+    company_name = models.CharField(_("company name"), max_length=200)
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     currency = models.CharField(
         _("billing currency"), max_length=3, choices=CURRENCY_CHOICES, default="USD"

@@ -89,16 +89,6 @@ def _next_number() -> str:
     return f"{settings.INVOICE_NUMBER_PREFIX}{value:0{settings.INVOICE_NUMBER_DIGITS}d}"
 
 
-def _buyer_address(account: Account) -> str:
-    lines = [
-        account.address_line1,
-        account.address_line2,
-        " ".join(part for part in (account.city, account.region, account.postal_code) if part),
-        str(account.country.name),  # type: ignore[attr-defined]
-    ]
-    return "\n".join(line for line in lines if line)
-
-
 def _create_items(
     invoice: Invoice,
     specs: Sequence[ItemSpec],
@@ -182,7 +172,7 @@ def _issue(
         seller_address=settings.SELLER_ADDRESS,
         seller_tax_id=settings.SELLER_TAX_ID,
         buyer_name=account.company_name,
-        buyer_address=_buyer_address(account),
+        buyer_address="\n".join(account.address_lines()),
         buyer_country=account.country.code,  # type: ignore[attr-defined]
         issued_by=by,
     )

@@ -4,65 +4,49 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
-from django_countries.fields import CountryField
 
-from accounts.models import Account
+from accounts.models import Account, PostalAddress
 
+from .models import PaymentMethod
 from .services import BillingAddress
 
-ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "region", "postal_code", "country")
 
-
-class AddCardForm(forms.Form):
+class AddCardForm(forms.ModelForm[PaymentMethod]):
     """Billing Address, EU Supported and the contact email; the card itself is the gateway's
-    fields, which hand this form nothing but a single-use token."""
+    fields, which hand this form nothing but a single-use token. It validates; the card is
+    put on file by `payment_method_add`, never by saving this form."""
 
     use_company_info = forms.BooleanField(label=_("Use company information"), required=False)
-    address_line1 = forms.CharField(
-        label=_("Address"),
-        max_length=200,
-        required=False,
-        widget=forms.TextInput(attrs={"autocomplete": "billing address-line1"}),
-    )
-    address_line2 = forms.CharField(
-        label=_("Address line 2"),
-        max_length=200,
-        required=False,
-        widget=forms.TextInput(attrs={"autocomplete": "billing address-line2"}),
-    )
-    city = forms.CharField(
-        label=_("City"),
-        max_length=100,
-        required=False,
-        widget=forms.TextInput(attrs={"autocomplete": "billing address-level2"}),
-    )
-    region = forms.CharField(
-        label=_("State or province"),
-        max_length=100,
-        required=False,
-        widget=forms.TextInput(attrs={"autocomplete": "billing address-level1"}),
-    )
-    postal_code = forms.CharField(
-        label=_("Postal code"),
-        max_length=20,
-        required=False,
-        widget=forms.TextInput(attrs={"autocomplete": "billing postal-code"}),
-    )
-    country = CountryField(blank=True).formfield(label=_("Country"), required=False)
     eu_supported = forms.BooleanField(
         label=_("EU Supported"),
         required=False,
         help_text=_("Maintenance and support questions are handled by the European team."),
     )
-    contact_email = forms.EmailField(
-        label=_("Contact email"),
-        help_text=_("Status changes of this card are emailed here."),
-    )
     card_token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=128)
+
+    class Meta:
+        model = PaymentMethod
+        fields = (*PostalAddress.ADDRESS_FIELDS, "contact_email")
+        widgets = {
+            "address_line1": forms.TextInput(attrs={"autocomplete": "billing address-line1"}),
+            "address_line2": forms.TextInput(attrs={"autocomplete": "billing address-line2"}),
+            "city": forms.TextInput(attrs={"autocomplete": "billing address-level2"}),
+            "region": forms.TextInput(attrs={"autocomplete": "billing address-level1"}),
+            "postal_code": forms.TextInput(attrs={"autocomplete": "billing postal-code"}),
+        }
+
+    field_order = ("use_company_info", *PostalAddress.ADDRESS_FIELDS)
 
     def __init__(self, *args: Any, account: Account, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.account = account
+        # With "Use company information" the address comes from the account, so no address
+        # field is required as such; `clean` asks for the model's required ones otherwise.
+        self.required_address = [
+            name for name in PostalAddress.ADDRESS_FIELDS if self.fields[name].required
+        ]
+        for name in PostalAddress.ADDRESS_FIELDS:
+            self.fields[name].required = False
 
     def clean_card_token(self) -> str:
         token: str = self.cleaned_data.get("card_token", "")
@@ -74,17 +58,14 @@ class AddCardForm(forms.Form):
         cleaned = super().clean() or {}
         if cleaned.get("use_company_info"):
             # Honoured on the server too: the account's company information, as filed.
-            address = BillingAddress.of_account(self.account)
-            cleaned.update(address.__dict__)
+            cleaned.update(self.account.address_values())
         else:
-            for name in ("address_line1", "city", "country"):
+            for name in self.required_address:
                 if not cleaned.get(name):
-                    self.add_error(
-                        name, forms.ValidationError(_("This field is required."), code="required")
-                    )
+                    self.add_error(name, self.fields[name].error_messages["required"])
         return cleaned
 
     def billing_address(self) -> BillingAddress:
         return BillingAddress(
-            **{name: str(self.cleaned_data[name] or "") for name in ADDRESS_FIELDS}
+            **{name: str(self.cleaned_data[name] or "") for name in PostalAddress.ADDRESS_FIELDS}
         )

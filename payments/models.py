@@ -7,9 +7,8 @@ from typing import ClassVar
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from django_countries.fields import CountryField
 
-from accounts.models import Account, User
+from accounts.models import Account, PostalAddress, User
 
 # Why the gateway refused a card, in plain words; fraud-class declines are only "declined".
 DECLINE_REASONS = {
@@ -23,8 +22,9 @@ DECLINE_REASONS = {
 }
 
 
-class PaymentMethod(models.Model):
-    """A card on file: its token and what the gateway told about it, never its number."""
+class PaymentMethod(PostalAddress):
+    """A card on file: its token and what the gateway told about it, never its number; the
+    address is the card's billing address."""
 
     class State(models.TextChoices):
         VERIFYING = "verifying", _("Verifying")
@@ -52,12 +52,6 @@ class PaymentMethod(models.Model):
     exp_year = models.PositiveSmallIntegerField(_("expiry year"), null=True, blank=True)
     holder = models.CharField(_("card holder"), max_length=100, blank=True)
 
-    address_line1 = models.CharField(_("address"), max_length=200)
-    address_line2 = models.CharField(_("address line 2"), max_length=200, blank=True)
-    city = models.CharField(_("city"), max_length=100)
-    region = models.CharField(_("state or province"), max_length=100, blank=True)
-    postal_code = models.CharField(_("postal code"), max_length=20, blank=True)
-    country = CountryField(_("country"))
     contact_email = models.EmailField(
         _("contact email"), help_text=_("Where the status changes of this card are emailed.")
     )

@@ -62,14 +62,8 @@ class BillingAddress:
 
     @classmethod
     def of_account(cls, account: Account) -> BillingAddress:
-        return cls(
-            address_line1=account.address_line1,
-            address_line2=account.address_line2,
-            city=account.city,
-            region=account.region,
-            postal_code=account.postal_code,
-            country=str(account.country),
-        )
+        """The account's company address, as "Use company information" fills it in."""
+        return cls(**account.address_values())
 
 
 def _check_limits(*, account: Account, user: User, ip: str | None) -> None:
