@@ -76,7 +76,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
-import math
 import multiprocessing
 import os
 import random
@@ -100,9 +99,16 @@ if TYPE_CHECKING:
     from invoices.services import ItemSpec
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, bench/ comes first on the path and its invoices.py would hide the app's.
+if sys.path[0] != str(ROOT):
+    sys.path.insert(0, str(ROOT))
 
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal_bench"
-SETTINGS_MODULE = "bench.harness.settings"
+from bench.harness.common import (  # noqa: E402
+    BenchError,
+    bench_environment,
+    percentile,
+)
+
 DEFAULT_MEDIA_ROOT = ROOT / "var" / "bench" / "media"
 
 # The data.
@@ -143,32 +149,7 @@ RENDERER_LABELS = {
 }
 
 
-class BenchError(RuntimeError):
-    """Something that makes the measurement impossible (not a missed aim)."""
-
-
 # Environment and database -----------------------------------------------------------------
-
-
-def bench_environment() -> dict[str, str]:
-    """The environment of the benchmark and its processes: production-like, over http."""
-    env = dict(os.environ)
-    env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-    env.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-" + "0" * 24)
-    env.setdefault("MEDIA_ROOT", str(DEFAULT_MEDIA_ROOT))
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
-            "DEBUG": "0",
-            "SECURE_SSL_REDIRECT": "0",
-            "SECURE_COOKIES": "0",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    # Tasks would run in-process; issuing here enqueues none (see ensure_invoices).
-    env.pop("REDIS_URL", None)
-    return env
 
 
 def setup_django() -> None:
@@ -432,11 +413,6 @@ class Download:
     rendered: bool  # whether a download rendered (it must not)
 
 
-def _percentile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
-
-
 def measure_downloads(user: User, subjects: Sequence[Subject], count: int) -> list[Download]:
     """Store each PDF, then time its download in-process; prove no download renders."""
     from unittest import mock
@@ -504,7 +480,7 @@ def measure_downloads(user: User, subjects: Sequence[Subject], count: int) -> li
                 Download(
                     subject=subject,
                     median_ms=statistics.median(latencies[subject.items]) * 1000,
-                    p95_ms=_percentile(latencies[subject.items], 0.95) * 1000,
+                    p95_ms=percentile(latencies[subject.items], 0.95) * 1000,
                     queries=query_counts[subject.items],
                     size=document.size,
                     rendered=document.rendered_at != rendered_at
@@ -1056,7 +1032,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _arguments(argv)
     started = time.perf_counter()
-    env = bench_environment()
+    env = bench_environment(MEDIA_ROOT=str(DEFAULT_MEDIA_ROOT))
     os.environ.update(env)
     os.environ.pop("REDIS_URL", None)
     name = ensure_database(env["DATABASE_URL"])

@@ -79,10 +79,19 @@ if TYPE_CHECKING:
     from invoices.models import Invoice, InvoiceItem
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, bench/ comes first on the path and its invoices.py would hide the app's.
+if sys.path[0] != str(ROOT):
+    sys.path.insert(0, str(ROOT))
+
+from bench.harness.common import (  # noqa: E402
+    SETTINGS_MODULE,
+    BenchError,
+    bench_environment,
+    percentile,
+)
+
 HOST = "127.0.0.1"
 
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal_bench"
-SETTINGS_MODULE = "bench.harness.settings"
 
 # The data. Change DATA_VERSION whenever the build below changes, so that the next run rebuilds.
 DATA_VERSION = 1
@@ -114,10 +123,6 @@ MAX_BIG_INVOICE_MS = 150.0
 FILTER_QUERY = urlencode({"type": "recurring", "date_from": "2020-01-01", "date_to": "2024-12-31"})
 
 
-class BenchError(RuntimeError):
-    """Something that makes the measurement impossible (not a missed aim)."""
-
-
 @dataclass(frozen=True)
 class Page:
     key: str
@@ -126,26 +131,6 @@ class Page:
 
 
 # Environment and database -----------------------------------------------------------------
-
-
-def bench_environment() -> dict[str, str]:
-    """The environment of both the in-process Django and gunicorn: production-like, over http."""
-    env = dict(os.environ)
-    env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-    env.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-" + "0" * 24)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
-            "DEBUG": "0",
-            "SECURE_SSL_REDIRECT": "0",
-            "SECURE_COOKIES": "0",
-            "ALLOWED_HOSTS": f"{HOST},localhost,testserver",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    # Tasks run in-process; the pages measured enqueue none.
-    env.pop("REDIS_URL", None)
-    return env
 
 
 @dataclass(frozen=True)
@@ -915,11 +900,6 @@ class Row:
     queries: int
 
 
-def _percentile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
-
-
 def summarise(pages: Sequence[Page], result: LoadResult, queries: dict[str, int]) -> list[Row]:
     rows = []
     for page in pages:
@@ -929,8 +909,8 @@ def summarise(pages: Sequence[Page], result: LoadResult, queries: dict[str, int]
                 page=page,
                 # Client-seconds over the clients: the wall time with both clients busy.
                 requests_per_second=len(latencies) / (client_seconds / CLIENTS),
-                median_ms=_percentile(latencies, 0.5) * 1000,
-                p95_ms=_percentile(latencies, 0.95) * 1000,
+                median_ms=percentile(latencies, 0.5) * 1000,
+                p95_ms=percentile(latencies, 0.95) * 1000,
                 queries=queries[page.key],
             )
         )
