@@ -64,8 +64,12 @@ def document_hash(invoice: Invoice, language: str) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
+def page_size_for_country(country: str) -> str:
+    return "letter" if country in LETTER_COUNTRIES else "A4"
+
+
 def page_size(invoice: Invoice) -> str:
-    return "letter" if invoice.buyer_country in LETTER_COUNTRIES else "A4"
+    return page_size_for_country(invoice.buyer_country)
 
 
 def _page_counter_css() -> str:

@@ -7,14 +7,15 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, PostalAddress
 
+from .checkout import PaymentError, validate_amount
 from .models import PaymentMethod
 from .services import BillingAddress
 
 
-class AddCardForm(forms.ModelForm[PaymentMethod]):
-    """Billing Address, EU Supported and the contact email; the card itself is the gateway's
-    fields, which hand this form nothing but a single-use token. It validates; the card is
-    put on file by `payment_method_add`, never by saving this form."""
+class CardAddressForm(forms.ModelForm[PaymentMethod]):
+    """A card's billing address ("Use company information" fills it from the account), EU
+    Supported, and the single-use token the gateway's card fields hand over: the card itself
+    never reaches this form. It validates; it saves nothing."""
 
     use_company_info = forms.BooleanField(label=_("Use company information"), required=False)
     eu_supported = forms.BooleanField(
@@ -26,7 +27,7 @@ class AddCardForm(forms.ModelForm[PaymentMethod]):
 
     class Meta:
         model = PaymentMethod
-        fields = (*PostalAddress.ADDRESS_FIELDS, "contact_email")
+        fields = PostalAddress.ADDRESS_FIELDS
         widgets = {
             "address_line1": forms.TextInput(attrs={"autocomplete": "billing address-line1"}),
             "address_line2": forms.TextInput(attrs={"autocomplete": "billing address-line2"}),
@@ -69,3 +70,46 @@ class AddCardForm(forms.ModelForm[PaymentMethod]):
         return BillingAddress(
             **{name: str(self.cleaned_data[name] or "") for name in PostalAddress.ADDRESS_FIELDS}
         )
+
+
+class AddCardForm(CardAddressForm):
+    """Add Credit Card: the billing address and a contact email for the status emails; the
+    card is put on file by `payment_method_add`, never by saving this form."""
+
+    class Meta(CardAddressForm.Meta):
+        fields = (*PostalAddress.ADDRESS_FIELDS, "contact_email")
+
+
+class PaymentForm(forms.Form):
+    """Payment Amount: above zero, in the currency's exponent, at most the balance. The key
+    makes a resubmitted form (a double click, a refresh, a replay) the same payment."""
+
+    amount = forms.DecimalField(label=_("Payment Amount"), max_digits=18)
+    currency = forms.CharField(widget=forms.HiddenInput, max_length=3)
+    key = forms.CharField(widget=forms.HiddenInput, min_length=16, max_length=64)
+
+    def __init__(self, *args: Any, account: Account, currencies: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.account = account
+        self.currencies = currencies
+        self.fields["amount"].widget.attrs.update({"inputmode": "decimal", "autocomplete": "off"})
+
+    def clean_currency(self) -> str:
+        currency: str = self.cleaned_data["currency"]
+        if currency not in self.currencies:
+            raise forms.ValidationError(_("Nothing is owed in this currency."), code="currency")
+        return currency
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        amount, currency = cleaned.get("amount"), cleaned.get("currency")
+        if amount is not None and currency:
+            try:
+                validate_amount(account=self.account, amount=amount, currency=currency)
+            except PaymentError as error:
+                self.add_error("amount", str(error))
+        return cleaned
+
+
+class CardPaymentForm(CardAddressForm):
+    """Pay with Credit Card: the card's billing address and its single-use token."""

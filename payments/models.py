@@ -7,8 +7,11 @@ from typing import ClassVar
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django_countries.fields import CountryField
 
+from accounts.currencies import CURRENCY_CHOICES
 from accounts.models import Account, PostalAddress, User
+from invoices.models import Allocation, Invoice, MoneyField
 
 # Why the gateway refused a card, in plain words; fraud-class declines are only "declined".
 DECLINE_REASONS = {
@@ -168,6 +171,22 @@ class GatewayAttempt(models.Model):
         related_name="attempts",
         verbose_name=_("payment method"),
     )
+    payment = models.ForeignKey(
+        "Payment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="attempts",
+        verbose_name=_("payment"),
+    )
+    refund = models.ForeignKey(
+        "PaymentRefund",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="attempts",
+        verbose_name=_("refund"),
+    )
     reference = models.CharField(_("gateway reference"), max_length=128, blank=True)
     decline = models.CharField(_("decline"), max_length=32, blank=True)
     message = models.CharField(_("message"), max_length=255, blank=True)
@@ -181,3 +200,199 @@ class GatewayAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.idempotency_key} {self.status}"
+
+
+class Payment(PostalAddress):
+    """Money a customer paid (or tried to pay): by a one-time card, PayPal or the card on file.
+
+    Once it succeeded its amount is applied to the account's open invoices, oldest first
+    (`PaymentAllocation`), and it is never changed again; a refund is a `PaymentRefund`.
+    A one-time card leaves nothing here but its brand, last four digits and the gateway's
+    reference; the address is the card's billing address (blank for PayPal).
+    """
+
+    class Method(models.TextChoices):
+        CARD = "card", _("Credit card")
+        PAYPAL = "paypal", _("PayPal")
+        CARD_ON_FILE = "card_on_file", _("Card on file")
+
+    class State(models.TextChoices):
+        # A PayPal order waiting for the customer's approval on PayPal's page.
+        CREATED = "created", _("Awaiting approval")
+        # The gateway was called and has not answered for sure yet (or the answer was lost).
+        PROCESSING = "processing", _("Processing")
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Paid")
+        DECLINED = "declined", _("Declined")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    # Money that may be moving: it counts against the balance a new payment may pay.
+    IN_FLIGHT: ClassVar[tuple[str, ...]] = (State.PROCESSING, State.PENDING)
+    FINAL: ClassVar[tuple[str, ...]] = (
+        State.SUCCEEDED,
+        State.DECLINED,
+        State.FAILED,
+        State.CANCELLED,
+    )
+
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="payments", verbose_name=_("account")
+    )
+    key = models.CharField(_("idempotency key"), max_length=64, unique=True)
+    method = models.CharField(_("method"), max_length=16, choices=Method.choices)
+    state = models.CharField(
+        _("state"), max_length=16, choices=State.choices, default=State.PROCESSING
+    )
+    amount = MoneyField(_("amount"))
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES)
+    gateway = models.CharField(_("gateway"), max_length=32)
+    reference = models.CharField(_("gateway reference"), max_length=128, blank=True)
+    order_id = models.CharField(_("PayPal order"), max_length=64, blank=True, db_index=True)
+    payment_method = models.ForeignKey(
+        PaymentMethod,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payments",
+        verbose_name=_("card on file"),
+    )
+    brand = models.CharField(_("brand"), max_length=20, blank=True)
+    last4 = models.CharField(_("last four digits"), max_length=4, blank=True)
+    decline_code = models.CharField(_("gateway decline"), max_length=32, blank=True)
+    failure_message = models.CharField(_("gateway message"), max_length=255, blank=True)
+    # The billing address of a one-time card; PayPal payments have none.
+    address_line1 = models.CharField(_("address"), max_length=200, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = CountryField(_("country"), blank=True)
+    created_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("paid by"),
+    )
+    created_ip = models.GenericIPAddressField(_("paid from"), null=True, blank=True)
+    created_at = models.DateTimeField(_("started"), auto_now_add=True, db_index=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        ordering = ["-created_at", "-pk"]
+        permissions = [("refund_payment", _("Can refund payments"))]
+        indexes = [models.Index(fields=["account", "-created_at"], name="payment_account_recent")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_method_display()} {self.amount} {self.currency} ({self.state})"
+
+    @property
+    def method_label(self) -> str:
+        if self.last4:
+            brand = PaymentMethod(brand=self.brand).brand_label
+            return f"{self.get_method_display()} · {brand} •••• {self.last4}"
+        return str(self.get_method_display())
+
+    @property
+    def reason(self) -> str:
+        """Why the payment did not go through, in the active language."""
+        if self.decline_code:
+            return str(DECLINE_REASONS.get(self.decline_code, DECLINE_REASONS["generic"]))
+        return ""
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in self.FINAL
+
+
+class PaymentAllocation(models.Model):
+    """How much of a payment went to which invoice: the payments side of an invoices
+    `Allocation` (which is what the balances are recomputed from)."""
+
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="allocations", verbose_name=_("payment")
+    )
+    allocation = models.OneToOneField(
+        Allocation,
+        on_delete=models.PROTECT,
+        related_name="payment_link",
+        verbose_name=_("allocation"),
+    )
+
+    class Meta:
+        verbose_name = _("payment allocation")
+        verbose_name_plural = _("payment allocations")
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id} -> {self.allocation_id}"
+
+
+class PaymentRefund(models.Model):
+    """Money given back from a succeeded payment, through the gateway that took it; each
+    invoice it concerns gets a Refund invoice that refers to it."""
+
+    class State(models.TextChoices):
+        PROCESSING = "processing", _("Processing")
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Refunded")
+        FAILED = "failed", _("Failed")
+
+    # Refunds that are, or may yet be, money given back.
+    COUNTED: ClassVar[tuple[str, ...]] = (State.PROCESSING, State.PENDING, State.SUCCEEDED)
+
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment")
+    )
+    amount = MoneyField(_("amount"))
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES)
+    state = models.CharField(
+        _("state"), max_length=16, choices=State.choices, default=State.PROCESSING
+    )
+    reason = models.CharField(_("reason"), max_length=255)
+    reference = models.CharField(_("gateway reference"), max_length=128, blank=True)
+    failure_message = models.CharField(_("gateway message"), max_length=255, blank=True)
+    documents = models.ManyToManyField(
+        Invoice, related_name="payment_refunds", blank=True, verbose_name=_("refund invoices")
+    )
+    created_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="+", verbose_name=_("refunded by")
+    )
+    created_at = models.DateTimeField(_("started"), auto_now_add=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} ({self.state})"
+
+
+class WebhookEvent(models.Model):
+    """A gateway's webhook, kept by its event id so that a redelivery is recognised."""
+
+    gateway = models.CharField(_("gateway"), max_length=32)
+    event_id = models.CharField(_("event id"), max_length=128)
+    event_type = models.CharField(_("event type"), max_length=64)
+    resource_id = models.CharField(_("resource"), max_length=128, blank=True)
+    received_at = models.DateTimeField(_("received"), auto_now_add=True)
+    processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "event_id"], name="webhook_event_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.event_type} {self.event_id}"

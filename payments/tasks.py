@@ -6,6 +6,8 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from .checkout import payment_paypal_sync, payments_settle
+from .refunds import refunds_settle
 from .services import (
     RetryLater,
     payment_method_give_up_verifying,
@@ -47,3 +49,15 @@ def expire_cards_task() -> list[int]:
     """Mark expired cards and warn the contacts of cards about to expire."""
     expired, warned = payment_methods_expire(today=timezone.localdate())
     return [expired, warned]
+
+
+@shared_task(name="payments.settle_payments", acks_late=True)
+def settle_payments_task() -> list[int]:
+    """Settle payments and refunds without a sure answer by asking the gateways."""
+    return [payments_settle(now=timezone.now()), refunds_settle()]
+
+
+@shared_task(name="payments.paypal_sync", acks_late=True)
+def paypal_sync_task(payment_id: int) -> str:
+    """Act on a PayPal webhook: capture an approved order, record a capture's outcome."""
+    return payment_paypal_sync(payment_id=payment_id).state

@@ -19,5 +19,11 @@ urlpatterns = [
         views.payment_method_monthly_view,
         name="monthly",
     ),
-    path("payments/", views.one_time_payment, name="pay"),
+    path("payments/", views.payment_page, name="pay"),
+    path("payments/<int:pk>/", views.payment_detail, name="detail"),
+    path("payments/<int:pk>/receipt.pdf", views.payment_receipt_pdf, name="receipt_pdf"),
+    path("payments/paypal/", views.paypal_start, name="paypal_start"),
+    path("payments/paypal/return/", views.paypal_return, name="paypal_return"),
+    path("payments/paypal/cancel/", views.paypal_cancel, name="paypal_cancel"),
+    path("payments/paypal/webhook/", views.paypal_webhook, name="paypal_webhook"),
 ]

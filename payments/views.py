@@ -1,18 +1,43 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 from axes.helpers import get_client_ip_address
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.core.paginator import Paginator
+from django.db.models import Prefetch, Sum
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.current import AccountRequest, account_required
+from accounts.models import Account
+from invoices.models import Invoice
+from invoices.money import round_money
 
-from .forms import AddCardForm
+from .checkout import (
+    PaymentError,
+    amount_in_flight,
+    amount_owed,
+    new_key,
+    payment_applied,
+    payment_pay_by_card,
+    payment_paypal_cancel,
+    payment_paypal_capture,
+    payment_paypal_start,
+    paypal_webhook_receive,
+)
+from .forms import AddCardForm, CardPaymentForm, PaymentForm
 from .gateways import card_gateway
-from .models import PaymentMethod
+from .models import Payment, PaymentAllocation, PaymentMethod, PaymentRefund
+from .receipts import receipt_pdf
 from .services import (
     BillingAddress,
     PaymentMethodError,
@@ -137,11 +162,237 @@ def payment_method_monthly_view(request: AccountRequest, pk: int) -> HttpRespons
     return redirect("payments:methods")
 
 
-@account_required
-def one_time_payment(request: AccountRequest) -> HttpResponse:
-    """Account > Payments. One-time payments arrive with their own feature."""
+# Payments: pay the balance once, by card or PayPal, and the history ---------------------------
+
+
+def _owed(account: Account) -> dict[str, Decimal]:
+    """What the account owes, per currency, its own currency first."""
+    rows = (
+        Invoice.objects.filter(account=account, state=Invoice.State.OPEN)
+        .values("currency")
+        .annotate(total=Sum("balance"))
+        .order_by("currency")
+    )
+    owed = {row["currency"]: round_money(row["total"], row["currency"]) for row in rows}
+    return dict(sorted(owed.items(), key=lambda item: (item[0] != account.currency, item[0])))
+
+
+def _get_payment(request: AccountRequest, pk: int) -> Payment:
+    """A payment of the account in use; another account's is a 404."""
+    return get_object_or_404(
+        Payment.objects.select_related("account"), pk=pk, account=request.account
+    )
+
+
+def _payment_page(
+    request: AccountRequest,
+    *,
+    form: PaymentForm | None = None,
+    card_form: CardPaymentForm | None = None,
+    declined: Payment | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    account = request.account
+    owed = _owed(account)
+    currency = (
+        form.data.get("currency") if form is not None else request.GET.get("currency")
+    ) or ""
+    if currency not in owed:
+        currency = next(iter(owed), account.currency)
+    can_pay = request.membership.can_pay and bool(owed)
+    if can_pay and form is None:
+        form = PaymentForm(
+            account=account,
+            currencies=list(owed),
+            initial={"amount": owed[currency], "currency": currency, "key": new_key()},
+        )
+        card_form = CardPaymentForm(account=account, initial={"country": account.country})
+    elif form is not None:
+        # A fresh key for the next try: the submitted one belongs to the payment just made.
+        data = form.data.copy()
+        data["key"] = new_key()
+        form.data = data
+        if card_form is not None:
+            card_data = card_form.data.copy()
+            card_data["card_token"] = ""
+            card_form.data = card_data
+    payments = Paginator(
+        Payment.objects.filter(account=account)
+        .select_related("created_by")
+        .prefetch_related(
+            Prefetch(
+                "allocations",
+                queryset=PaymentAllocation.objects.select_related("allocation__invoice"),
+            )
+        ),
+        settings.PAYMENTS_PER_PAGE,
+    ).get_page(request.GET.get("page"))
     return render(
         request,
-        "portal/coming_soon.html",
-        {"title": _("Payments"), "section": "payments"},
+        "payments/payment_page.html",
+        {
+            "section": "payments",
+            "owed": owed,
+            "currency": currency,
+            "in_flight": amount_in_flight(account, currency) if owed else Decimal(0),
+            "can_pay": can_pay,
+            "form": form,
+            "card_form": card_form,
+            "declined": declined,
+            "payments": payments,
+            "card_fields_url": card_gateway().card_fields_url,
+            "company_info": BillingAddress.of_account(account).__dict__,
+        },
+        status=status,
     )
+
+
+@require_http_methods(["GET", "POST"])
+@account_required
+def payment_page(request: AccountRequest) -> HttpResponse:
+    """Account > Payments: the balance, Payment Amount, Pay with Credit Card or PayPal, and
+    the payment history. A POST here pays by card."""
+    if request.method == "GET":
+        return _payment_page(request)
+    _require_pay_role(request)
+    account = request.account
+    form = PaymentForm(request.POST, account=account, currencies=list(_owed(account)))
+    card_form = CardPaymentForm(request.POST, account=account)
+    replayed = _replayed(request)
+    if replayed is not None:
+        return replayed
+    if not (form.is_valid() and card_form.is_valid()):
+        return _payment_page(request, form=form, card_form=card_form, status=400)
+    try:
+        payment = payment_pay_by_card(
+            account=account,
+            by=request.user,
+            token=card_form.cleaned_data["card_token"],
+            amount=form.cleaned_data["amount"],
+            currency=form.cleaned_data["currency"],
+            key=form.cleaned_data["key"],
+            address=card_form.billing_address(),
+            eu_supported=card_form.cleaned_data["eu_supported"],
+            ip=get_client_ip_address(request),
+        )
+    except TooManyAttempts as error:
+        return render(
+            request, "payments/too_many_attempts.html", {"message": str(error)}, status=429
+        )
+    except PaymentError as error:
+        form.add_error(None, str(error))
+        return _payment_page(request, form=form, card_form=card_form, status=400)
+    if payment.state in (Payment.State.DECLINED, Payment.State.FAILED):
+        return _payment_page(request, form=form, card_form=card_form, declined=payment, status=402)
+    return redirect("payments:detail", pk=payment.pk)
+
+
+def _replayed(request: AccountRequest) -> HttpResponse | None:
+    """A form already submitted (double click, refresh, replay): show what it did."""
+    key = request.POST.get("key", "")
+    payment = Payment.objects.filter(key=key, account=request.account).first() if key else None
+    if payment is None or payment.state == Payment.State.CREATED:
+        return None
+    return redirect("payments:detail", pk=payment.pk)
+
+
+@require_POST
+@account_required
+def paypal_start(request: AccountRequest) -> HttpResponse:
+    """The PayPal button: create the order for the amount on the server, then send the
+    customer to PayPal to approve it."""
+    _require_pay_role(request)
+    account = request.account
+    form = PaymentForm(request.POST, account=account, currencies=list(_owed(account)))
+    replayed = _replayed(request)
+    if replayed is not None:
+        return replayed
+    if not form.is_valid():
+        return _payment_page(request, form=form, status=400)
+    try:
+        started = payment_paypal_start(
+            account=account,
+            by=request.user,
+            amount=form.cleaned_data["amount"],
+            currency=form.cleaned_data["currency"],
+            key=form.cleaned_data["key"],
+            return_url=request.build_absolute_uri(reverse("payments:paypal_return")),
+            cancel_url=request.build_absolute_uri(reverse("payments:paypal_cancel")),
+            ip=get_client_ip_address(request),
+        )
+    except PaymentError as error:
+        form.add_error(None, str(error))
+        return _payment_page(request, form=form, status=400)
+    if not started.approve_url:
+        return redirect("payments:detail", pk=started.payment.pk)
+    return redirect(started.approve_url)
+
+
+def _paypal_payment(request: AccountRequest) -> Payment:
+    order_id = request.GET.get("token", "")
+    return get_object_or_404(
+        Payment,
+        account=request.account,
+        method=Payment.Method.PAYPAL,
+        order_id=order_id,
+    )
+
+
+@require_GET
+@account_required
+def paypal_return(request: AccountRequest) -> HttpResponse:
+    """Back from PayPal, approved: capture the order; it counts only once completed."""
+    payment = _paypal_payment(request)
+    payment = payment_paypal_capture(payment_id=payment.pk)
+    return redirect("payments:detail", pk=payment.pk)
+
+
+@require_GET
+@account_required
+def paypal_cancel(request: AccountRequest) -> HttpResponse:
+    """Back from PayPal, cancelled: nothing was charged."""
+    payment = payment_paypal_cancel(payment=_paypal_payment(request))
+    if payment.state == Payment.State.CANCELLED:
+        messages.info(request, _("You cancelled the payment at PayPal. Nothing was charged."))
+        return redirect("payments:pay")
+    return redirect("payments:detail", pk=payment.pk)
+
+
+@account_required
+def payment_detail(request: AccountRequest, pk: int) -> HttpResponse:
+    """A payment's result and receipt: what it paid, the new balance; or why it did not."""
+    payment = _get_payment(request, pk)
+    allocations = payment.allocations.select_related("allocation__invoice").order_by("pk")
+    return render(
+        request,
+        "payments/payment_detail.html",
+        {
+            "section": "payments",
+            "payment": payment,
+            "allocations": allocations,
+            "applied": payment_applied(payment),
+            "balance": amount_owed(request.account, payment.currency),
+            "refunds": payment.refunds.filter(state=PaymentRefund.State.SUCCEEDED),
+        },
+    )
+
+
+@account_required
+def payment_receipt_pdf(request: AccountRequest, pk: int) -> HttpResponse:
+    """The receipt of a succeeded payment as a PDF, in the reader's language."""
+    payment = _get_payment(request, pk)
+    if payment.state != Payment.State.SUCCEEDED:
+        raise Http404
+    pdf = receipt_pdf(payment, translation.get_language() or settings.LANGUAGE_CODE)
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="receipt-{payment.pk}.pdf"'
+    return response
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def paypal_webhook(request: HttpRequest) -> HttpResponse:
+    """PayPal's webhooks: believed only once PayPal confirms the signature."""
+    outcome = paypal_webhook_receive(headers=request.headers, body=request.body)
+    return HttpResponse(outcome, status=400 if outcome == "ignored" else 200)

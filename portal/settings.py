@@ -248,6 +248,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "payments.expire_cards",
         "schedule": crontab(hour=1, minute=30),
     },
+    "payments-settle": {
+        # Asks the gateways what became of unanswered charges and approved PayPal orders.
+        "task": "payments.settle_payments",
+        "schedule": crontab(minute="*"),
+    },
     "invoices-render-missing-documents": {
         "task": "invoices.render_missing_documents",
         "schedule": crontab(minute="*/15"),
@@ -274,6 +279,26 @@ CARD_VERIFY_MAX_RETRIES = env.int("CARD_VERIFY_MAX_RETRIES", default=5)
 CARD_ESCALATE_AFTER_HOURS = env.int("CARD_ESCALATE_AFTER_HOURS", default=20)
 CARD_PROMISE_HOURS = env.int("CARD_PROMISE_HOURS", default=24)
 CARD_EXPIRY_WARNING_DAYS = env.int("CARD_EXPIRY_WARNING_DAYS", default=30)
+
+# PayPal: the sandbox's approval page unless PayPal REST credentials are given, in which case
+# the Orders v2 API at PAYPAL_API_URL (PayPal's own sandbox by default; the live API is
+# https://api-m.paypal.com). PAYPAL_WEBHOOK_ID is the id PayPal gave the portal's webhook.
+PAYPAL_CLIENT_ID = env.str("PAYPAL_CLIENT_ID", default="")
+PAYPAL_CLIENT_SECRET = env.str("PAYPAL_CLIENT_SECRET", default="")
+PAYPAL_WEBHOOK_ID = env.str("PAYPAL_WEBHOOK_ID", default="")
+PAYPAL_API_URL = env.str("PAYPAL_API_URL", default="https://api-m.sandbox.paypal.com")
+PAYPAL_TIMEOUT_SECONDS = env.float("PAYPAL_TIMEOUT_SECONDS", default=15.0)
+PAYPAL_GATEWAY = env.str("PAYPAL_GATEWAY", default="paypal" if PAYPAL_CLIENT_ID else "sandbox")
+if PAYPAL_GATEWAY == "paypal" and not (PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET):
+    raise ImproperlyConfigured(
+        "PAYPAL_GATEWAY=paypal needs PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET."
+    )
+
+# One-time payments: how long an unanswered gateway call waits before it is looked up, and
+# how long a PayPal order may wait for the customer's approval before it is given up.
+PAYMENT_SETTLE_AFTER_SECONDS = env.int("PAYMENT_SETTLE_AFTER_SECONDS", default=60)
+PAYMENT_PAYPAL_APPROVAL_HOURS = env.int("PAYMENT_PAYPAL_APPROVAL_HOURS", default=3)
+PAYMENTS_PER_PAGE = env.int("PAYMENTS_PER_PAGE", default=20)
 
 CACHES = {
     "default": (

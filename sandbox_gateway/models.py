@@ -44,6 +44,9 @@ class SandboxRequest(models.Model):
     amount = models.DecimalField(max_digits=18, decimal_places=3, null=True)
     currency = models.CharField(max_length=3, blank=True)
     card = models.ForeignKey(SandboxCard, on_delete=models.PROTECT, null=True)
+    refund_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, related_name="refunds"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -53,3 +56,28 @@ class SandboxRequest(models.Model):
 new_token = lambda: _id("tok")  # noqa: E731
 new_credential = lambda: _id("card")  # noqa: E731
 new_reference = lambda: _id("ch")  # noqa: E731
+
+
+class SandboxPayPalOrder(models.Model):
+    """An order in the sandbox's imitation of PayPal: created by the portal, approved or
+    cancelled by the customer on the sandbox's approval page, then captured."""
+
+    order_id = models.CharField(max_length=64, unique=True)
+    request_id = models.CharField(max_length=200, unique=True)
+    reference = models.CharField(max_length=128)
+    description = models.CharField(max_length=127, blank=True)
+    amount = models.DecimalField(max_digits=18, decimal_places=3)
+    currency = models.CharField(max_length=3)
+    return_url = models.URLField(max_length=500)
+    cancel_url = models.URLField(max_length=500)
+    status = models.CharField(max_length=24, default="PAYER_ACTION_REQUIRED")
+    capture_id = models.CharField(max_length=64, blank=True)
+    capture_request_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.status}"
+
+
+new_order_id = lambda: "PP" + secrets.token_hex(8).upper()  # noqa: E731

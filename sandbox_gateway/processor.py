@@ -167,11 +167,25 @@ def verify(*, token: str, key: str) -> Answer:
     )
 
 
-def charge(*, credential: str, amount: Decimal, currency: str, key: str) -> Answer:
+def charge(
+    *, amount: Decimal, currency: str, key: str, credential: str = "", token: str = ""
+) -> Answer:
+    """Charge a card on file (its credential) or, once, a single-use token."""
     earlier = lookup(key)
     if earlier is not None:
         return earlier
-    card = SandboxCard.objects.filter(credential=credential).first()
+    if token:
+        with transaction.atomic():
+            card = (
+                SandboxCard.objects.select_for_update()
+                .filter(token=token, token_used_at__isnull=True)
+                .first()
+            )
+            if card is not None:
+                card.token_used_at = timezone.now()
+                card.save(update_fields=["token_used_at"])
+    else:
+        card = SandboxCard.objects.filter(credential=credential).first()
     if card is None:
         return _record(key, "charge", Answer("failed", new_reference(), "", "Unknown card."), None)
     scenario = Scenario(card.scenario)
@@ -210,6 +224,19 @@ def refund(*, charge_reference: str, amount: Decimal, currency: str, key: str) -
         return _record(
             key, "refund", Answer("failed", new_reference(), "", "Unknown charge."), None
         )
+    refunded = sum(
+        SandboxRequest.objects.filter(
+            kind="refund", outcome="succeeded", refund_of=original
+        ).values_list("amount", flat=True),
+        Decimal(0),
+    )
+    if original.amount is not None and refunded + amount > original.amount:
+        return _record(
+            key,
+            "refund",
+            Answer("failed", new_reference(), "", "The refund exceeds what was charged."),
+            None,
+        )
     return _record(
         key,
         "refund",
@@ -217,4 +244,5 @@ def refund(*, charge_reference: str, amount: Decimal, currency: str, key: str) -
         original.card,
         amount=amount,
         currency=currency,
+        refund_of=original,
     )

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import json
 
+from babel.numbers import format_currency
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.csp import CSP
+from django.utils.translation import to_locale
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import processor
+from . import paypal, processor
 
 
 @login_not_required
@@ -71,4 +73,31 @@ def create_token(request: HttpRequest) -> JsonResponse:
             "exp_year": card.exp_year,
         },
         status=201,
+    )
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def paypal_checkout(request: HttpRequest) -> HttpResponse:
+    """The sandbox's PayPal approval page: Approve sends the customer back to the merchant's
+    return URL, Cancel to its cancel URL, with the order id as PayPal does (`token`)."""
+    order_id = request.POST.get("token") or request.GET.get("token", "")
+    try:
+        order = paypal.get_order(order_id)
+    except paypal.UnknownOrder as error:
+        raise Http404 from error
+    if request.method == "POST":
+        approve = request.POST.get("decision") == "approve"
+        order = paypal.decide(order.order_id, approve=approve)
+        target = order.return_url if approve else order.cancel_url
+        return HttpResponseRedirect(f"{target}?token={order.order_id}&PayerID=SANDBOXPAYER")
+    return render(
+        request,
+        "sandbox_gateway/paypal_checkout.html",
+        {
+            "order": order,
+            "amount": format_currency(
+                order.amount, order.currency, locale=to_locale(request.LANGUAGE_CODE)
+            ),
+        },
     )

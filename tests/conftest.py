@@ -3,11 +3,16 @@ account and an account representative (staff)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import pytest
 
 from accounts.models import Account, Membership, User
+from invoices.models import Invoice
+from invoices.services import ItemSpec, invoice_issue_one_time
 from portal.celery import app as celery_app
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
 
@@ -91,3 +96,27 @@ def admin_login(client: Client, user: User) -> None:
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
+
+
+IssueFn = Callable[..., Invoice]
+
+
+@pytest.fixture
+def issue(db: None) -> IssueFn:
+    """Issue a One-time invoice of one item through the real service."""
+
+    def _issue(
+        account: Account,
+        amount: str = "100.00",
+        currency: str | None = None,
+        on: date = date(2026, 10, 1),
+        description: str = "Setup fee",
+    ) -> Invoice:
+        return invoice_issue_one_time(
+            account=account,
+            currency=currency,
+            issue_date=on,
+            items=[ItemSpec(description=description, unit_price=Decimal(amount))],
+        )
+
+    return _issue

@@ -7,10 +7,11 @@ whose answer was lost can be looked up later instead of being made again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Outcome(StrEnum):
@@ -83,7 +84,15 @@ class CardGateway(Protocol):
 
     def charge(
         self, *, credential: str, amount: Decimal, currency: str, idempotency_key: str
-    ) -> GatewayResult: ...
+    ) -> GatewayResult:
+        """Charge a card on file through its stored credential."""
+        ...
+
+    def charge_token(
+        self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> GatewayResult:
+        """Charge a one-time card through its single-use token; nothing reusable is kept."""
+        ...
 
     def refund(
         self, *, charge_reference: str, amount: Decimal, currency: str, idempotency_key: str
@@ -91,4 +100,71 @@ class CardGateway(Protocol):
 
     def lookup(self, *, idempotency_key: str) -> GatewayResult | None:
         """What became of an earlier request, or None if the gateway never received it."""
+        ...
+
+
+# PayPal: the customer approves an order on PayPal's page; the portal creates and captures it.
+
+
+class PayPalOrderStatus(StrEnum):
+    CREATED = "CREATED"
+    SAVED = "SAVED"
+    APPROVED = "APPROVED"
+    VOIDED = "VOIDED"
+    COMPLETED = "COMPLETED"
+    PAYER_ACTION_REQUIRED = "PAYER_ACTION_REQUIRED"
+
+
+@dataclass(frozen=True)
+class PayPalOrder:
+    """An order as PayPal tells it: where the customer approves it, and its capture if any
+    (`capture.reference` is the capture's id, `capture.outcome` its status)."""
+
+    id: str
+    status: PayPalOrderStatus
+    approve_url: str = ""
+    capture: GatewayResult | None = None
+
+
+class PayPalGateway(Protocol):
+    """PayPal's Orders v2 (or the sandbox's imitation). Every call that changes something
+    carries a request id (PayPal-Request-Id), so that repeating it changes nothing more.
+
+    Calls raise GatewayTimeout when no answer came (the change may have happened) and
+    GatewayUnavailable when PayPal could not be reached or refused to act (it did not).
+    """
+
+    name: str
+
+    def create_order(
+        self,
+        *,
+        amount: Decimal,
+        currency: str,
+        reference: str,
+        description: str,
+        return_url: str,
+        cancel_url: str,
+        locale: str,
+        request_id: str,
+    ) -> PayPalOrder:
+        """An order for `amount` with intent CAPTURE; the customer approves it at
+        `approve_url` and comes back to `return_url` (or `cancel_url`)."""
+        ...
+
+    def capture_order(self, *, order_id: str, request_id: str) -> GatewayResult:
+        """Capture an approved order: SUCCEEDED only for a COMPLETED capture, PENDING for a
+        pending one, DECLINED for a declined one, FAILED when PayPal refused (not approved)."""
+        ...
+
+    def get_order(self, *, order_id: str) -> PayPalOrder: ...
+
+    def refund(
+        self, *, charge_reference: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> GatewayResult:
+        """Refund `amount` of the capture `charge_reference`."""
+        ...
+
+    def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> dict[str, Any] | None:
+        """The webhook's event when PayPal confirms its signature; None for anything else."""
         ...

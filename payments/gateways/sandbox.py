@@ -6,11 +6,23 @@ by idempotency keys, and turns its answers and time-outs into the gateway interf
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
-from sandbox_gateway import processor
+from sandbox_gateway import paypal, processor
 
-from .base import Card, DeclineCategory, GatewayResult, GatewayTimeout, InvalidToken, Outcome
+from .base import (
+    Card,
+    DeclineCategory,
+    GatewayResult,
+    GatewayTimeout,
+    GatewayUnavailable,
+    InvalidToken,
+    Outcome,
+    PayPalOrder,
+    PayPalOrderStatus,
+)
 
 
 def _result(answer: processor.Answer, card: Card | None = None) -> GatewayResult:
@@ -58,6 +70,17 @@ class SandboxGateway:
             raise GatewayTimeout(idempotency_key) from error
         return _result(answer)
 
+    def charge_token(
+        self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> GatewayResult:
+        try:
+            answer = processor.charge(
+                token=token, amount=amount, currency=currency, key=idempotency_key
+            )
+        except processor.ProcessorTimeout as error:
+            raise GatewayTimeout(idempotency_key) from error
+        return _result(answer)
+
     def refund(
         self, *, charge_reference: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> GatewayResult:
@@ -73,3 +96,84 @@ class SandboxGateway:
     def lookup(self, *, idempotency_key: str) -> GatewayResult | None:
         answer = processor.lookup(idempotency_key)
         return _result(answer) if answer else None
+
+
+def _order(order: paypal.SandboxPayPalOrder) -> PayPalOrder:
+    capture = None
+    if order.capture_id:
+        capture = GatewayResult(outcome=Outcome.SUCCEEDED, reference=order.capture_id)
+    return PayPalOrder(
+        id=order.order_id,
+        status=PayPalOrderStatus(order.status),
+        approve_url=paypal.approve_url(order),
+        capture=capture,
+    )
+
+
+class SandboxPayPal:
+    """PayPal played by the sandbox: its approval page offers Approve and Cancel."""
+
+    name = "sandbox"
+
+    def create_order(
+        self,
+        *,
+        amount: Decimal,
+        currency: str,
+        reference: str,
+        description: str,
+        return_url: str,
+        cancel_url: str,
+        locale: str,
+        request_id: str,
+    ) -> PayPalOrder:
+        return _order(
+            paypal.create_order(
+                amount=amount,
+                currency=currency,
+                reference=reference,
+                description=description,
+                return_url=return_url,
+                cancel_url=cancel_url,
+                request_id=request_id,
+            )
+        )
+
+    def capture_order(self, *, order_id: str, request_id: str) -> GatewayResult:
+        try:
+            order, capture = paypal.capture(order_id, request_id=request_id)
+        except paypal.UnknownOrder as error:
+            raise GatewayUnavailable(order_id) from error
+        if capture is None:
+            return GatewayResult(
+                outcome=Outcome.FAILED,
+                message="ORDER_NOT_APPROVED",
+                extra={"order_status": order.status},
+            )
+        return GatewayResult(
+            outcome=Outcome.SUCCEEDED,
+            reference=capture.id,
+            extra={"order_status": order.status},
+        )
+
+    def get_order(self, *, order_id: str) -> PayPalOrder:
+        try:
+            return _order(paypal.get_order(order_id))
+        except paypal.UnknownOrder as error:
+            raise GatewayUnavailable(order_id) from error
+
+    def refund(
+        self, *, charge_reference: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> GatewayResult:
+        return _result(
+            processor.refund(
+                charge_reference=charge_reference,
+                amount=amount,
+                currency=currency,
+                key=idempotency_key,
+            )
+        )
+
+    def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> dict[str, Any] | None:
+        # The sandbox sends no webhooks; anything claiming to be one is not believed.
+        return None

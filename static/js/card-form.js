@@ -1,4 +1,4 @@
-// Add Credit Card: fills the billing address from the company information, and asks the
+// Add Credit Card and Pay with Credit Card: fills the billing address from the company information, and asks the
 // gateway's card fields (in their own frame) for a single-use token before submitting.
 (() => {
   const form = document.querySelector("form[data-card-form]");
@@ -27,6 +27,8 @@
 
   let submitting = false;
   form.addEventListener("submit", (event) => {
+    // Other ways to pay in the same form (PayPal) need no card.
+    if (event.submitter && "noCard" in event.submitter.dataset) return;
     if (form.elements.namedItem("card_token").value) return;
     event.preventDefault();
     if (submitting) return;

@@ -1,37 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
 import pytest
 
 from accounts.models import Account
-from invoices.models import Invoice, RecurringCharge, RecurringChargeDetail
-from invoices.services import ItemSpec, invoice_issue_one_time
-
-IssueFn = Callable[..., Invoice]
-
-
-@pytest.fixture
-def issue(db: None) -> IssueFn:
-    """Issue a One-time invoice of one item through the real service."""
-
-    def _issue(
-        account: Account,
-        amount: str = "100.00",
-        currency: str | None = None,
-        on: date = date(2026, 10, 1),
-        description: str = "Setup fee",
-    ) -> Invoice:
-        return invoice_issue_one_time(
-            account=account,
-            currency=currency,
-            issue_date=on,
-            items=[ItemSpec(description=description, unit_price=Decimal(amount))],
-        )
-
-    return _issue
+from invoices.models import RecurringCharge, RecurringChargeDetail
 
 
 @pytest.fixture

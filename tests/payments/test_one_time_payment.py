@@ -1,0 +1,400 @@
+"""One-time payments through the services, against the sandbox gateway, on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import Account, OutboundEmail, User
+from invoices.balances import find_balance_mismatches
+from invoices.models import Invoice
+from payments.checkout import (
+    PaymentError,
+    amount_owed,
+    new_key,
+    payment_paypal_cancel,
+    payment_paypal_capture,
+    payment_paypal_start,
+    payment_pay_by_card,
+    payments_settle,
+)
+from payments.models import GatewayAttempt, Payment, PaymentMethod
+from payments.services import BillingAddress, TooManyAttempts, payment_method_approve
+from sandbox_gateway import paypal as sandbox_paypal
+from sandbox_gateway.models import SandboxRequest
+from tests.conftest import IssueFn
+from tests.factories import AccountFactory, MembershipFactory, UserFactory
+
+D = Decimal
+pytestmark = pytest.mark.django_db
+
+
+def _pay(account: Account, user: User, token: str, amount: str, **kwargs: object) -> Payment:
+    return payment_pay_by_card(
+        account=account,
+        by=user,
+        token=token,
+        amount=D(amount),
+        currency=str(kwargs.pop("currency", account.currency)),
+        key=str(kwargs.pop("key", new_key())),
+        address=BillingAddress.of_account(account),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def _charges() -> int:
+    return SandboxRequest.objects.filter(kind="charge").count()
+
+
+def test_a_card_payment_pays_the_oldest_invoice_first_and_leaves_the_rest_open(
+    account: Account, owner: User, issue: IssueFn, card_token
+) -> None:
+    older = issue(account, "100.00", on=date(2026, 10, 1))
+    newer = issue(account, "50.00", on=date(2026, 10, 5))
+
+    payment = _pay(account, owner, card_token(), "120.00")
+
+    assert payment.state == Payment.State.SUCCEEDED
+    older.refresh_from_db()
+    newer.refresh_from_db()
+    assert (older.balance, older.state) == (D("0.00"), Invoice.State.PAID)
+    assert (newer.balance, newer.state) == (D("30.00"), Invoice.State.OPEN)
+    assert [(a.allocation.invoice, a.allocation.amount) for a in payment.allocations.all()] == [
+        (older, D("100.00")),
+        (newer, D("20.00")),
+    ]
+    assert amount_owed(account, "USD") == D("30.00")
+    assert find_balance_mismatches() == []
+    receipt = OutboundEmail.objects.get(key=f"payments.payment.receipt:{payment.pk}")
+    assert "owner@example.com" in receipt.to
+    assert "$120.00" in receipt.body and older.number in receipt.body
+    assert "4242424242424242" not in receipt.body
+
+
+def test_a_one_time_card_is_not_kept_and_does_not_change_the_monthly_card(
+    account: Account, owner: User, rep: User, issue: IssueFn, card_token, add_card
+) -> None:
+    issue(account, "80.00")
+    monthly = payment_method_approve(payment_method=add_card(account, owner), by=rep)
+    assert monthly.is_monthly
+
+    payment = _pay(account, owner, card_token("5555555555554444"), "80.00")
+
+    assert payment.state == Payment.State.SUCCEEDED
+    assert (payment.brand, payment.last4) == ("mastercard", "4444")
+    assert list(PaymentMethod.objects.values_list("pk", flat=True)) == [monthly.pk]
+    assert PaymentMethod.objects.get(is_monthly=True) == monthly
+    # What the payment keeps: brand, last four and the gateway's reference, no token.
+    stored = " ".join(str(v) for v in Payment.objects.filter(pk=payment.pk).values().get().values())
+    assert "5555555555554444" not in stored and "tok_" not in stored
+    assert payment.reference.startswith("ch_")
+
+
+def test_a_declined_card_applies_nothing_and_says_why(
+    account: Account, owner: User, issue: IssueFn, card_token
+) -> None:
+    invoice = issue(account, "100.00")
+
+    payment = _pay(account, owner, card_token("4000000000009995"), "100.00")
+
+    assert payment.state == Payment.State.DECLINED
+    assert payment.reason == "Your card has insufficient funds."
+    invoice.refresh_from_db()
+    assert invoice.balance == D("100.00")
+    assert not payment.allocations.exists()
+    assert not OutboundEmail.objects.filter(key__startswith="payments.payment.receipt").exists()
+
+
+def test_a_fraud_class_decline_is_only_declined(
+    account: Account, owner: User, issue: IssueFn, card_token
+) -> None:
+    issue(account, "100.00")
+    payment = _pay(account, owner, card_token("4000000000000002"), "100.00")
+    assert payment.reason == "Your card was declined."
+
+
+@pytest.mark.parametrize(
+    ("currency", "amount", "message"),
+    [
+        ("USD", "0", "greater than zero"),
+        ("USD", "-5.00", "greater than zero"),
+        ("USD", "100.01", "more than the balance"),
+        ("USD", "10.001", "at most 2 decimals"),
+        ("JPY", "10.5", "have no decimals"),
+        ("USD", "NaN", "Enter a number"),
+        ("EUR", "10.00", "Nothing is owed in EUR"),
+    ],
+)
+def test_a_bad_amount_is_refused_before_anything_is_charged(
+    account: Account,
+    owner: User,
+    issue: IssueFn,
+    card_token,
+    currency: str,
+    amount: str,
+    message: str,
+) -> None:
+    issue(account, "100.00")
+    issue(account, "1000", currency="JPY")
+
+    with pytest.raises(PaymentError, match=message):
+        _pay(account, owner, card_token(), amount, currency=currency)
+
+    assert not Payment.objects.exists()
+    assert _charges() == 0
+
+
+def test_the_same_form_twice_is_one_payment_and_one_charge(
+    account: Account, owner: User, issue: IssueFn, card_token
+) -> None:
+    issue(account, "100.00")
+    key = new_key()
+    token = card_token()
+
+    first = _pay(account, owner, token, "40.00", key=key)
+    again = _pay(account, owner, token, "40.00", key=key)
+
+    assert first.pk == again.pk
+    assert Payment.objects.count() == 1
+    assert _charges() == 1
+    assert amount_owed(account, "USD") == D("60.00")
+
+
+def test_a_form_key_of_another_account_is_refused(
+    account: Account, owner: User, stranger: User, issue: IssueFn, card_token
+) -> None:
+    issue(account, "100.00")
+    key = new_key()
+    _pay(account, owner, card_token(), "40.00", key=key)
+    theirs = stranger.memberships.get().account
+    issue(theirs, "100.00")
+
+    with pytest.raises(PaymentError):
+        _pay(theirs, stranger, card_token(), "40.00", key=key)
+
+
+def test_a_lost_answer_whose_charge_happened_settles_into_one_payment(
+    account: Account, owner: User, issue: IssueFn, card_token
+) -> None:
+    invoice = issue(account, "100.00")
+
+    payment = _pay(account, owner, card_token("4000000000005126"), "100.00")
+
+    assert payment.state == Payment.State.PROCESSING
+    assert payment.attempts.get().status == GatewayAttempt.Status.UNKNOWN
+    invoice.refresh_from_db()
+    assert invoice.balance == D("100.00")
+    # While the outcome is unknown the same balance cannot be paid again.
+    with pytest.raises(PaymentError, match="still being processed"):
+        _pay(account, owner, card_token(), "100.00")
+
+    later = timezone.now() + timedelta(minutes=5)
+    assert payments_settle(now=later) == 1
+    assert payments_settle(now=later) == 0
+
+    payment.refresh_from_db()
+    invoice.refresh_from_db()
+    assert payment.state == Payment.State.SUCCEEDED
+    assert invoice.balance == D("0.00")
+    assert _charges() == 1
+    assert Payment.objects.filter(state=Payment.State.SUCCEEDED).count() == 1
+    assert find_balance_mismatches() == []
+
+
+def test_a_lost_answer_whose_charge_never_happened_settles_into_none(
+    account: Account, owner: User, issue: IssueFn, card_token
+) -> None:
+    invoice = issue(account, "100.00")
+
+    payment = _pay(account, owner, card_token("4000000000005134"), "100.00")
+    assert payment.state == Payment.State.PROCESSING
+    payments_settle(now=timezone.now() + timedelta(minutes=5))
+
+    payment.refresh_from_db()
+    invoice.refresh_from_db()
+    assert payment.state == Payment.State.FAILED
+    assert invoice.balance == D("100.00")
+    assert _charges() == 0
+    # Nothing is in flight any more: the balance can be paid.
+    assert _pay(account, owner, card_token(), "100.00").state == Payment.State.SUCCEEDED
+
+
+def test_a_recent_unanswered_charge_is_left_to_finish(
+    account: Account, owner: User, issue: IssueFn, card_token
+) -> None:
+    issue(account, "100.00")
+    payment = _pay(account, owner, card_token("4000000000005126"), "100.00")
+    assert payments_settle(now=timezone.now()) == 0
+    payment.refresh_from_db()
+    assert payment.state == Payment.State.PROCESSING
+
+
+def test_card_payments_share_the_card_testing_limits(
+    account: Account, owner: User, issue: IssueFn, card_token, settings
+) -> None:
+    settings.CARD_ATTEMPTS_PER_HOUR = 2
+    issue(account, "100.00")
+    for _ in range(2):
+        _pay(account, owner, card_token("4000000000000002"), "10.00")
+    charges = _charges()
+
+    with pytest.raises(TooManyAttempts):
+        _pay(account, owner, card_token(), "10.00")
+    assert _charges() == charges
+
+
+def test_an_expired_or_used_card_token_is_refused(
+    account: Account, owner: User, issue: IssueFn, card_token
+) -> None:
+    issue(account, "100.00")
+    token = card_token()
+    _pay(account, owner, token, "10.00")
+    with pytest.raises(PaymentError, match="could not be read"):
+        _pay(account, owner, token, "10.00")
+
+
+# PayPal through the sandbox's approval page ---------------------------------------------------
+
+
+def _start(account: Account, user: User, amount: str) -> Payment:
+    started = payment_paypal_start(
+        account=account,
+        by=user,
+        amount=D(amount),
+        currency=account.currency,
+        key=new_key(),
+        return_url="http://testserver/payments/paypal/return/",
+        cancel_url="http://testserver/payments/paypal/cancel/",
+    )
+    assert started.approve_url.startswith("/sandbox-gateway/paypal/checkoutnow?token=PP")
+    return started.payment
+
+
+def test_an_approved_paypal_order_is_captured_once_and_applied(
+    account: Account, owner: User, issue: IssueFn
+) -> None:
+    invoice = issue(account, "100.00")
+    payment = _start(account, owner, "100.00")
+    assert payment.state == Payment.State.CREATED
+    assert amount_owed(account, "USD") == D("100.00")
+
+    sandbox_paypal.decide(payment.order_id, approve=True)
+    payment = payment_paypal_capture(payment_id=payment.pk)
+    again = payment_paypal_capture(payment_id=payment.pk)
+
+    assert payment.state == again.state == Payment.State.SUCCEEDED
+    assert payment.reference.startswith("cap_")
+    invoice.refresh_from_db()
+    assert invoice.state == Invoice.State.PAID
+    assert payment.allocations.count() == 1
+    assert find_balance_mismatches() == []
+
+
+def test_a_paypal_order_cancelled_at_paypal_applies_nothing(
+    account: Account, owner: User, issue: IssueFn
+) -> None:
+    issue(account, "100.00")
+    payment = _start(account, owner, "60.00")
+
+    payment = payment_paypal_cancel(payment=payment)
+
+    assert payment.state == Payment.State.CANCELLED
+    assert amount_owed(account, "USD") == D("100.00")
+    assert not SandboxRequest.objects.exists()
+
+
+def test_a_paypal_order_returned_without_approval_is_not_captured(
+    account: Account, owner: User, issue: IssueFn
+) -> None:
+    issue(account, "100.00")
+    payment = payment_paypal_capture(payment_id=_start(account, owner, "60.00").pk)
+    assert payment.state == Payment.State.FAILED
+    assert amount_owed(account, "USD") == D("100.00")
+
+
+def test_an_approved_order_whose_customer_never_came_back_is_captured_by_the_periodic_task(
+    account: Account, owner: User, issue: IssueFn
+) -> None:
+    issue(account, "100.00")
+    payment = _start(account, owner, "100.00")
+    sandbox_paypal.decide(payment.order_id, approve=True)
+
+    payments_settle(now=timezone.now() + timedelta(minutes=5))
+
+    payment.refresh_from_db()
+    assert payment.state == Payment.State.SUCCEEDED
+    assert amount_owed(account, "USD") == D("0.00")
+
+
+def test_a_paypal_order_never_approved_is_given_up_after_the_approval_window(
+    account: Account, owner: User, issue: IssueFn, settings
+) -> None:
+    issue(account, "100.00")
+    payment = _start(account, owner, "100.00")
+    payments_settle(now=timezone.now() + timedelta(minutes=5))
+    payment.refresh_from_db()
+    assert payment.state == Payment.State.CREATED
+
+    Payment.objects.filter(pk=payment.pk).update(
+        created_at=timezone.now() - timedelta(hours=settings.PAYMENT_PAYPAL_APPROVAL_HOURS + 1)
+    )
+    payments_settle(now=timezone.now())
+    payment.refresh_from_db()
+    assert payment.state == Payment.State.CANCELLED
+
+
+def test_a_paypal_order_for_more_than_is_now_owed_is_not_captured(
+    account: Account, owner: User, issue: IssueFn, card_token
+) -> None:
+    issue(account, "100.00")
+    payment = _start(account, owner, "100.00")
+    _pay(account, owner, card_token(), "50.00")
+    sandbox_paypal.decide(payment.order_id, approve=True)
+
+    payment = payment_paypal_capture(payment_id=payment.pk)
+
+    assert payment.state == Payment.State.CANCELLED
+    assert amount_owed(account, "USD") == D("50.00")
+    assert not SandboxRequest.objects.filter(idempotency_key__startswith="paypal:").exists()
+
+
+# Concurrency --------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payments_at_the_same_moment_leave_the_balance_exact(issue: IssueFn, card_token) -> None:
+    account = AccountFactory()
+    users = [UserFactory(email=f"payer{n}@example.com") for n in range(4)]
+    for user in users:
+        MembershipFactory(user=user, account=account)
+    for day in range(1, 4):
+        issue(account, "100.00", on=date(2026, 10, day))
+    tokens = [card_token() for _ in users]
+    barrier = threading.Barrier(len(users))
+    outcomes: list[str] = []
+
+    def pay(user: User, token: str) -> None:
+        try:
+            barrier.wait()
+            outcomes.append(_pay(account, user, token, "90.00").state)
+        except PaymentError:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=pay, args=pair) for pair in zip(users, tokens, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    succeeded = Payment.objects.filter(state=Payment.State.SUCCEEDED).count()
+    assert sorted(outcomes) == sorted(["succeeded"] * succeeded + ["refused"] * (4 - succeeded))
+    assert succeeded == 3  # 300.00 owed: three payments of 90.00 fit, a fourth does not
+    assert amount_owed(account, "USD") == D("300.00") - 3 * D("90.00")
+    assert find_balance_mismatches() == []
