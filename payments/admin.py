@@ -5,14 +5,20 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .models import GatewayAttempt, PaymentMethod
+from .checkout import PaymentError, payment_applied
+from .models import GatewayAttempt, Payment, PaymentAllocation, PaymentMethod, PaymentRefund
+from .refunds import payment_refund, refundable
 from .services import PaymentMethodError, payment_method_approve, payment_method_reject
 
 PROMISE_HOURS = 24
@@ -151,3 +157,150 @@ class GatewayAttemptAdmin(admin.ModelAdmin[GatewayAttempt]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class RefundForm(forms.Form):
+    amount = forms.DecimalField(label=_("Amount"), max_digits=18)
+    reason = forms.CharField(label=_("Reason"), max_length=255)
+
+
+class PaymentAllocationInline(admin.TabularInline[PaymentAllocation, Payment]):
+    model = PaymentAllocation
+    fields = ["invoice", "amount"]
+    readonly_fields = fields
+    extra = 0
+    verbose_name_plural = _("invoices paid")
+
+    @admin.display(description=_("invoice"))
+    def invoice(self, link: PaymentAllocation) -> str:
+        return link.allocation.invoice.number
+
+    @admin.display(description=_("amount"))
+    def amount(self, link: PaymentAllocation) -> str:
+        return f"{link.allocation.amount} {link.allocation.currency}"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PaymentAllocation]:
+        return super().get_queryset(request).select_related("allocation__invoice")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class PaymentRefundInline(admin.TabularInline[PaymentRefund, Payment]):
+    model = PaymentRefund
+    fields = ["created_at", "amount", "state", "reason", "created_by", "reference", "documents"]
+    readonly_fields = fields
+    extra = 0
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin[Payment]):
+    """Payments, read-only; a succeeded one can be refunded (all or part) by staff with the
+    permission, through the same service a script would call."""
+
+    list_display = ["created_at", "account", "method", "amount", "currency", "state", "reference"]
+    list_filter = ["state", "method", "currency"]
+    search_fields = ["account__company_name", "reference", "order_id", "last4"]
+    list_select_related = ["account"]
+    readonly_fields = [
+        *(f.name for f in Payment._meta.fields if f.name != "id"),
+        "applied",
+        "refund_link",
+    ]
+    inlines = [PaymentAllocationInline, PaymentRefundInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("applied to invoices"))
+    def applied(self, payment: Payment) -> str:
+        return f"{payment_applied(payment)} {payment.currency}"
+
+    @admin.display(description=_("refund"))
+    def refund_link(self, payment: Payment) -> str:
+        if payment.state != Payment.State.SUCCEEDED:
+            return "—"
+        return format_html(
+            '<a class="button" href="{}">{}</a>',
+            reverse("admin:payments_payment_refund", args=[payment.pk]),
+            _("Refund this payment"),
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<int:pk>/refund/",
+                self.admin_site.admin_view(self.refund_view),
+                name="payments_payment_refund",
+            ),
+            *super().get_urls(),
+        ]
+
+    def refund_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not request.user.has_perm("payments.refund_payment"):
+            raise PermissionDenied
+        payment = get_object_or_404(Payment.objects.select_related("account"), pk=pk)
+        left = refundable(payment)
+        form = RefundForm(request.POST or None, initial={"amount": left})
+        if request.method == "POST" and form.is_valid():
+            try:
+                refund = payment_refund(
+                    payment=payment,
+                    amount=form.cleaned_data["amount"],
+                    reason=form.cleaned_data["reason"],
+                    by=request.user,  # type: ignore[arg-type]
+                )
+            except PaymentError as error:
+                form.add_error("amount", str(error))
+            else:
+                level = (
+                    messages.SUCCESS
+                    if refund.state == PaymentRefund.State.SUCCEEDED
+                    else messages.WARNING
+                )
+                self.message_user(
+                    request,
+                    _("Refund of %(amount)s %(currency)s: %(state)s.")
+                    % {
+                        "amount": refund.amount,
+                        "currency": refund.currency,
+                        "state": refund.get_state_display(),
+                    },
+                    level,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:payments_payment_change", args=[payment.pk])
+                )
+        return TemplateResponse(
+            request,
+            "admin/payments/payment/refund.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": _("Refund a payment"),
+                "form": form,
+                "payment": payment,
+                "refundable": left,
+            },
+        )

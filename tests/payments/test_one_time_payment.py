@@ -17,10 +17,10 @@ from payments.checkout import (
     PaymentError,
     amount_owed,
     new_key,
+    payment_pay_by_card,
     payment_paypal_cancel,
     payment_paypal_capture,
     payment_paypal_start,
-    payment_pay_by_card,
     payments_settle,
 )
 from payments.models import GatewayAttempt, Payment, PaymentMethod

@@ -67,6 +67,8 @@ class Command(BaseCommand):
                     "approve_paymentmethod",
                     "view_paymentmethod",
                     "view_gatewayattempt",
+                    "view_payment",
+                    "refund_payment",
                     "view_invoice",
                     "add_invoice",
                     "view_recurringcharge",
