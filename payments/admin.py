@@ -166,8 +166,7 @@ class RefundForm(forms.Form):
 
 class PaymentAllocationInline(admin.TabularInline[PaymentAllocation, Payment]):
     model = PaymentAllocation
-    fields = ["invoice", "amount"]
-    readonly_fields = fields
+    fields = readonly_fields = ("invoice", "amount")
     extra = 0
     verbose_name_plural = _("invoices paid")
 
@@ -194,8 +193,15 @@ class PaymentAllocationInline(admin.TabularInline[PaymentAllocation, Payment]):
 
 class PaymentRefundInline(admin.TabularInline[PaymentRefund, Payment]):
     model = PaymentRefund
-    fields = ["created_at", "amount", "state", "reason", "created_by", "reference", "documents"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "created_at",
+        "amount",
+        "state",
+        "reason",
+        "created_by",
+        "reference",
+        "documents",
+    )
     extra = 0
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -208,14 +208,17 @@ def _payment_page(
         )
         card_form = CardPaymentForm(account=account, initial={"country": account.country})
     elif form is not None:
-        # A fresh key for the next try: the submitted one belongs to the payment just made.
-        data = form.data.copy()
+        # A fresh key for the next try (the submitted one belongs to the payment just
+        # tried), and no card token: a token is single-use.
+        data = request.POST.copy()
         data["key"] = new_key()
+        data["card_token"] = ""
         form.data = data
-        if card_form is not None:
-            card_data = card_form.data.copy()
-            card_data["card_token"] = ""
-            card_form.data = card_data
+        card_form = card_form or CardPaymentForm(
+            account=account, initial={"country": account.country}
+        )
+        if card_form.is_bound:
+            card_form.data = data
     payments = Paginator(
         Payment.objects.filter(account=account)
         .select_related("created_by")

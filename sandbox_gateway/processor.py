@@ -225,9 +225,12 @@ def refund(*, charge_reference: str, amount: Decimal, currency: str, key: str) -
             key, "refund", Answer("failed", new_reference(), "", "Unknown charge."), None
         )
     refunded = sum(
-        SandboxRequest.objects.filter(
-            kind="refund", outcome="succeeded", refund_of=original
-        ).values_list("amount", flat=True),
+        (
+            request.amount or Decimal(0)
+            for request in SandboxRequest.objects.filter(
+                kind="refund", outcome="succeeded", refund_of=original
+            )
+        ),
         Decimal(0),
     )
     if original.amount is not None and refunded + amount > original.amount:

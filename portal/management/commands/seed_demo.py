@@ -13,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Account, Membership, User
 from invoices.demo import seed_invoices
-from payments.demo import seed_payment_methods
+from payments.demo import seed_payment_methods, seed_payments
 
 DEMO_CUSTOMER = ("demo@example.com", "demo-pass-2026")
 DEMO_REP = ("rep@example.com", "rep-pass-2026")
@@ -91,6 +91,7 @@ class Command(BaseCommand):
         )
         seed_invoices(demo_account, timezone.localdate())
         seed_payment_methods(demo_account, demo, rep)
+        seed_payments(demo_account, demo)
         self.stdout.write(self.style.SUCCESS("Demo data is ready."))
         self.stdout.write(
             "\n".join(
