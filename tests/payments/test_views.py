@@ -164,6 +164,8 @@ def test_making_a_card_monthly_and_removing_one(
 
 PORTAL_FORMS = [
     ("payments:add", {}),
+    ("payments:pay", {"amount": "10.00", "currency": "USD", "key": "k" * 32}),
+    ("payments:paypal_start", {"amount": "10.00", "currency": "USD", "key": "k" * 32}),
     ("accounts:settings", {}),
     ("login", {}),
     ("password_reset", {}),

@@ -1,4 +1,5 @@
-"""Recompute every balance from invoices and allocations; exit 1 on any mismatch."""
+"""Recompute every balance from invoices and allocations, and check that payments account for
+what they applied and refunded; exit 1 on any mismatch."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from invoices.balances import find_balance_mismatches
+from payments.reconcile import find_payment_mismatches
 
 
 class Command(BaseCommand):
     help = (
         "Recomputes the balance of every invoice from its total and what was applied to it "
-        "(credits and payments), and reports every mismatch. Exits 1 when there is one."
+        "(credits and payments), checks every payment's allocations and refunds against its "
+        "amount, and reports every mismatch. Exits 1 when there is one."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        mismatches = find_balance_mismatches()
+        mismatches = [str(m) for m in find_balance_mismatches()] + find_payment_mismatches()
         for mismatch in mismatches:
             self.stderr.write(str(mismatch))
         if mismatches:

@@ -1,0 +1,66 @@
+"""`check_balances` also holds payments to account: what they applied and refunded."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import transaction
+
+from accounts.models import Account, User
+from invoices.services import invoice_apply_payment
+from payments.checkout import new_key, payment_pay_by_card
+from payments.models import Payment
+from payments.reconcile import find_payment_mismatches
+from payments.services import BillingAddress
+from tests.conftest import IssueFn
+
+pytestmark = pytest.mark.django_db
+
+
+def test_payments_that_reconcile_pass(
+    account: Account, owner: User, issue: IssueFn, card_token, capsys
+) -> None:
+    issue(account, "100.00")
+    payment_pay_by_card(
+        account=account,
+        by=owner,
+        token=card_token(),
+        amount=Decimal("60.00"),
+        currency="USD",
+        key=new_key(),
+        address=BillingAddress.of_account(account),
+    )
+    call_command("check_balances")
+    assert "Every balance reconciles." in capsys.readouterr().out
+
+
+def test_an_amount_applied_from_no_payment_is_caught(account: Account, issue: IssueFn) -> None:
+    invoice = issue(account, "100.00")
+    with transaction.atomic():
+        invoice_apply_payment(invoice=invoice, amount=Decimal("10.00"), currency="USD")
+
+    assert find_payment_mismatches() == [
+        f"Allocation {invoice.allocations.get().pk} of 10.000 USD to {invoice.number} "
+        "comes from no payment"
+    ]
+    with pytest.raises(CommandError):
+        call_command("check_balances")
+
+
+def test_a_payment_that_did_not_succeed_but_applied_money_is_caught(
+    account: Account, owner: User, issue: IssueFn, card_token
+) -> None:
+    issue(account, "100.00")
+    payment = payment_pay_by_card(
+        account=account,
+        by=owner,
+        token=card_token(),
+        amount=Decimal("60.00"),
+        currency="USD",
+        key=new_key(),
+        address=BillingAddress.of_account(account),
+    )
+    Payment.objects.filter(pk=payment.pk).update(state=Payment.State.FAILED)
+    assert find_payment_mismatches() == [f"Payment {payment.pk} is failed but applied 60.000"]
