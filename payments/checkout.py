@@ -35,6 +35,7 @@ from invoices.models import Invoice
 from invoices.money import format_money, has_valid_precision, round_money
 from invoices.services import invoice_apply_payment
 
+from .dunning import autocharge_record_outcome, autocharges_stop_paid
 from .gateways import card_gateway, paypal_gateway
 from .gateways.base import (
     GatewayResult,
@@ -434,10 +435,14 @@ def _lock_payment(payment_id: int) -> Payment:
     return Payment.objects.select_for_update().select_related("account").get(pk=payment_id)
 
 
-def payment_record_outcome(*, payment_id: int, attempt_id: int, result: GatewayResult) -> Payment:
+def payment_record_outcome(
+    *, payment_id: int, attempt_id: int, result: GatewayResult, now: datetime | None = None
+) -> Payment:
     """Record what the gateway answered and act on it, once: a success is applied to the
     open invoices and receipted, a decline or failure applies nothing, a pending answer keeps
-    the amount reserved. An outcome already recorded is not recorded again."""
+    the amount reserved; an automatic charge moves along its dunning schedule. An outcome
+    already recorded is not recorded again. `now` is the clock of the dunning schedule."""
+    now = now or timezone.now()
     with transaction.atomic():
         payment = _lock_payment(payment_id)
         attempt = GatewayAttempt.objects.select_for_update().get(pk=attempt_id)
@@ -448,7 +453,7 @@ def payment_record_outcome(*, payment_id: int, attempt_id: int, result: GatewayR
         )
         if attempt.status not in open_states or payment.is_final:
             return payment
-        now = timezone.now()
+        completed_at = timezone.now()
         attempt.reference = result.reference or attempt.reference
         attempt.decline = result.decline or ""
         attempt.message = result.message[:255]
@@ -461,14 +466,14 @@ def payment_record_outcome(*, payment_id: int, attempt_id: int, result: GatewayR
                 payment.save(update_fields=["state", "reference"])
                 log_action("payments.payment.pending", obj=payment, account=payment.account)
             return payment
-        attempt.completed_at = now
+        attempt.completed_at = completed_at
         attempt.status = {
             Outcome.SUCCEEDED: GatewayAttempt.Status.SUCCEEDED,
             Outcome.DECLINED: GatewayAttempt.Status.DECLINED,
             Outcome.FAILED: GatewayAttempt.Status.FAILED,
         }[result.outcome]
         attempt.save()
-        payment.completed_at = now
+        payment.completed_at = completed_at
         if result.reference:
             payment.reference = result.reference
         if result.outcome == Outcome.SUCCEEDED:
@@ -510,6 +515,8 @@ def payment_record_outcome(*, payment_id: int, attempt_id: int, result: GatewayR
                 account=payment.account,
                 decline=payment.decline_code,
             )
+        if payment.autocharge_id is not None:
+            autocharge_record_outcome(payment, result, now)
     return payment
 
 
@@ -522,14 +529,17 @@ def _apply(payment: Payment) -> None:
         .filter(account=payment.account, currency=payment.currency, state=Invoice.State.OPEN)
         .order_by("pk")
     )
+    # An automatic charge pays the invoice it was made for first.
+    first = payment.autocharge.invoice_id if payment.autocharge is not None else None
     left = payment.amount
-    for invoice in sorted(invoices, key=lambda i: (i.issue_date, i.pk)):
+    for invoice in sorted(invoices, key=lambda i: (i.pk != first, i.issue_date, i.pk)):
         if left <= 0:
             break
         part = min(left, invoice.balance)
         allocation = invoice_apply_payment(invoice=invoice, amount=part, currency=payment.currency)
         PaymentAllocation.objects.create(payment=payment, allocation=allocation)
         left -= part
+    autocharges_stop_paid([invoice.pk for invoice in invoices])
     if left > 0:
         log_action(
             "payments.payment.unapplied",
@@ -588,7 +598,7 @@ def _send_receipt(payment: Payment) -> None:
 # Settling what has no sure answer (a periodic task) ------------------------------------------
 
 
-def _settle_card(payment: Payment) -> Payment:
+def _settle_card(payment: Payment, now: datetime | None = None) -> Payment:
     attempt = payment.attempts.filter(kind=GatewayAttempt.Kind.CHARGE).order_by("pk").last()
     if attempt is None:
         return payment
@@ -599,7 +609,9 @@ def _settle_card(payment: Payment) -> Payment:
     if result is None:
         # The gateway never received the charge: nothing moved, and nothing is retried.
         result = GatewayResult(outcome=Outcome.FAILED, message="The gateway never received it.")
-    return payment_record_outcome(payment_id=payment.pk, attempt_id=attempt.pk, result=result)
+    return payment_record_outcome(
+        payment_id=payment.pk, attempt_id=attempt.pk, result=result, now=now
+    )
 
 
 def payments_settle(*, now: datetime) -> int:
@@ -616,7 +628,7 @@ def payments_settle(*, now: datetime) -> int:
         if payment.method == Payment.Method.PAYPAL:
             payment = payment_paypal_sync(payment_id=payment.pk)
         else:
-            payment = _settle_card(payment)
+            payment = _settle_card(payment, now=now)
         settled += payment.is_final
     return settled
 

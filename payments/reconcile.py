@@ -40,10 +40,10 @@ def find_payment_mismatches() -> list[str]:
     refunded = Payment.objects.annotate(
         refunded=Sum("refunds__amount", filter=Q(refunds__state__in=PaymentRefund.COUNTED))
     ).filter(refunded__gt=0)
-    for payment in refunded.values("pk", "amount", "currency", "refunded"):
-        if payment["refunded"] > payment["amount"]:
+    for row in refunded.values("pk", "amount", "currency", "refunded"):
+        if row["refunded"] > row["amount"]:
             problems.append(
-                f"Payment {payment['pk']} refunded {payment['refunded']} {payment['currency']}, "
-                f"more than its {payment['amount']}"
+                f"Payment {row['pk']} refunded {row['refunded']} {row['currency']}, "
+                f"more than its {row['amount']}"
             )
     return problems

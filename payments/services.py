@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Account, User, log_action
 from accounts.outbox import email_queue
 
+from .dunning import autocharges_resume
 from .gateways import card_gateway
 from .gateways.base import (
     DeclineCategory,
@@ -32,6 +33,7 @@ from .gateways.base import (
     Outcome,
 )
 from .models import DECLINE_REASONS, GatewayAttempt, PaymentMethod
+from .notices import notify_card_unusable
 
 
 class PaymentMethodError(ValueError):
@@ -257,6 +259,7 @@ def payment_method_approve(*, payment_method: PaymentMethod, by: User) -> Paymen
     if not has_monthly:
         method.is_monthly = True
         method.save(update_fields=["is_monthly"])
+        autocharges_resume(method.account, timezone.now())
     log_action("payments.payment_method.approved", obj=method, account=method.account, actor=by)
     _notify(method)
     return method
@@ -299,6 +302,7 @@ def payment_method_set_monthly(*, payment_method: PaymentMethod, by: User) -> Pa
     PaymentMethod.objects.filter(account=method.account, is_monthly=True).update(is_monthly=False)
     method.is_monthly = True
     method.save(update_fields=["is_monthly"])
+    autocharges_resume(method.account, timezone.now())
     log_action("payments.payment_method.made_monthly", obj=method, account=method.account, actor=by)
     return method
 
@@ -438,11 +442,15 @@ def _expire(pk: int) -> int:
     method = _lock_for_decision(PaymentMethod.objects.only("pk", "account_id").get(pk=pk))
     if method.state not in (PaymentMethod.State.VERIFIED, *PaymentMethod.PENDING_STATES):
         return 0
+    was_monthly = method.is_monthly
     method.state = PaymentMethod.State.EXPIRED
     method.is_monthly = False
     method.save(update_fields=["state", "is_monthly"])
     log_action("payments.payment_method.expired", obj=method, account=method.account)
     _notify(method)
+    if was_monthly:
+        # Nothing will be charged automatically any more: say so now, not at the next bill.
+        notify_card_unusable(method)
     return 1
 
 

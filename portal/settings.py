@@ -9,6 +9,7 @@ SECRET_KEY and ALLOWED_HOSTS.
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import django_stubs_ext
@@ -230,10 +231,16 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Periodic jobs; each feature adds its entry here.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "invoices-recurring-run": {
-        # Issues the day's New and Recurring invoices; safe to run more than once a day.
-        "task": "invoices.recurring_run",
+    "payments-billing-run": {
+        # The day's billing: expired cards marked, New and Recurring invoices issued and
+        # charged to the card on file, dunning retries, late fees. Safe to run again.
+        "task": "payments.billing_run",
         "schedule": crontab(hour=2, minute=0),
+    },
+    "payments-charge-due": {
+        # Automatic charges whose retry is due (a processing error is retried within hours).
+        "task": "payments.charge_due",
+        "schedule": crontab(minute=20),
     },
     "accounts-outbox-sweep": {
         "task": "accounts.outbox_sweep",
@@ -243,10 +250,6 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         # Escalates cards undecided after 20 hours, records a missed 24-hour promise.
         "task": "payments.check_approval_promise",
         "schedule": crontab(minute="*/10"),
-    },
-    "payments-expire-cards": {
-        "task": "payments.expire_cards",
-        "schedule": crontab(hour=1, minute=30),
     },
     "payments-settle": {
         # Asks the gateways what became of unanswered charges and approved PayPal orders.
@@ -299,6 +302,24 @@ if PAYPAL_GATEWAY == "paypal" and not (PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET
 PAYMENT_SETTLE_AFTER_SECONDS = env.int("PAYMENT_SETTLE_AFTER_SECONDS", default=60)
 PAYMENT_PAYPAL_APPROVAL_HOURS = env.int("PAYMENT_PAYPAL_APPROVAL_HOURS", default=3)
 PAYMENTS_PER_PAGE = env.int("PAYMENTS_PER_PAGE", default=20)
+
+# The monthly cycle: a declined automatic charge is tried again this many days after the first
+# decline; a processing error (nothing was declined) is tried again sooner, a few times.
+DUNNING_RETRY_DAYS = env.list("DUNNING_RETRY_DAYS", cast=int, default=[1, 3, 7])
+DUNNING_PROCESSING_RETRY_MINUTES = env.int("DUNNING_PROCESSING_RETRY_MINUTES", default=60)
+DUNNING_PROCESSING_RETRIES = env.int("DUNNING_PROCESSING_RETRIES", default=3)
+# Late fees: an invoice still unpaid LATE_FEE_GRACE_DAYS after its due date gets a One-time
+# invoice of LATE_FEE_PERCENT of what it owes plus LATE_FEE_FIXED (per currency, e.g.
+# "USD=5.00,EUR=5.00"), and again every LATE_FEE_EVERY_DAYS while unpaid (0: only once).
+LATE_FEE_GRACE_DAYS = env.int("LATE_FEE_GRACE_DAYS", default=15)
+LATE_FEE_PERCENT = Decimal(env.str("LATE_FEE_PERCENT", default="1.5"))
+LATE_FEE_FIXED = {
+    currency.upper(): Decimal(amount)
+    for currency, amount in env.dict("LATE_FEE_FIXED", default={}).items()
+}
+LATE_FEE_EVERY_DAYS = env.int("LATE_FEE_EVERY_DAYS", default=30)
+# The daily billing run fans out to the workers in chunks of this many accounts.
+BILLING_CHUNK_SIZE = env.int("BILLING_CHUNK_SIZE", default=50)
 
 CACHES = {
     "default": (

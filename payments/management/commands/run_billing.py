@@ -1,0 +1,76 @@
+"""Run the billing day by hand: `manage.py run_billing --date 2026-12-01 [--dry-run]`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from payments.billing import billing_plan, billing_run
+
+
+class Command(BaseCommand):
+    help = (
+        "Runs the billing day in this process: marks expired cards, issues the day's New and "
+        "Recurring invoices, charges them to the cards on file, retries due charges and "
+        "charges late fees. Safe to run again for the same day. --dry-run only shows what "
+        "it would issue, charge and fee."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--date", help="the billing day, YYYY-MM-DD (default: today)")
+        parser.add_argument("--dry-run", action="store_true", help="change nothing")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            day = date.fromisoformat(options["date"]) if options["date"] else timezone.localdate()
+        except ValueError as error:
+            raise CommandError(f"--date: {error}") from error
+        # Today runs as of now; another day as of its end (what was due that day is done).
+        now = (
+            timezone.now()
+            if day == timezone.localdate()
+            else timezone.make_aware(datetime.combine(day, time.max))
+        )
+        if options["dry_run"]:
+            self._plan(day, now)
+            return
+        runs = billing_run(day=day, now=now)
+        for run in runs:
+            if not (run.issued or run.charges or run.late_fees):
+                continue
+            self.stdout.write(f"Account {run.account_id}:")
+            for invoice in run.issued:
+                self.stdout.write(
+                    f"  issued {invoice.get_type_display()} {invoice.number}: "
+                    f"{invoice.total} {invoice.currency}"
+                )
+            for charge in run.charges:
+                self.stdout.write(f"  charge of invoice {charge.invoice_id}: {charge.state}")
+            for fee in run.late_fees:
+                self.stdout.write(f"  late fee {fee.fee_invoice_id} on invoice {fee.invoice_id}")
+        issued = sum(len(run.issued) for run in runs)
+        charged = sum(len(run.charges) for run in runs)
+        fees = sum(len(run.late_fees) for run in runs)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{day}: {len(runs)} account(s), {issued} invoice(s) issued, "
+                f"{charged} charge(s) tried, {fees} late fee(s)."
+            )
+        )
+
+    def _plan(self, day: date, now: datetime) -> None:
+        plans = billing_plan(day=day, now=now)
+        for plan in plans:
+            self.stdout.write(f"Account {plan.account.pk} ({plan.account.company_name}):")
+            for kind, number, total, currency in plan.invoices:
+                self.stdout.write(f"  would issue {kind} {number}: {total} {currency}")
+            for number, amount, currency, card in plan.charges:
+                self.stdout.write(f"  would charge {amount} {currency} for {number} to {card}")
+            for number, fee, currency in plan.late_fees:
+                self.stdout.write(f"  would charge a late fee of {fee} {currency} on {number}")
+        self.stdout.write(
+            self.style.SUCCESS(f"{day} (dry run): {len(plans)} account(s); nothing was changed.")
+        )

@@ -1,0 +1,80 @@
+"""What the monthly cycle tells the customer: declined automatic charges, no usable card,
+late fees. Every notice goes through the outbox, in the account's language, to the owners
+and billing users and the monthly card's contact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+
+from accounts.models import Account, Membership
+from accounts.outbox import email_queue
+from invoices.models import Invoice
+from invoices.money import format_money
+
+from .models import AutoCharge, Payment, PaymentMethod
+
+
+def _contacts(account: Account) -> list[str]:
+    """The owners and billing users, and the contact given for the monthly card."""
+    emails = set(
+        Membership.objects.filter(
+            account=account, role__in=[Membership.Role.OWNER, Membership.Role.BILLING]
+        ).values_list("user__email", flat=True)
+    )
+    emails.update(
+        PaymentMethod.objects.filter(account=account, is_monthly=True).values_list(
+            "contact_email", flat=True
+        )
+    )
+    return sorted(emails)
+
+
+def tell(account: Account, *, key: str, template: str, context: dict[str, Any]) -> None:
+    site = settings.SITE_URL.rstrip("/")
+    with translation.override(account.language):
+        full = {
+            **context,
+            "account": account,
+            "pay_url": site + reverse("payments:pay"),
+            "cards_url": site + reverse("payments:methods"),
+        }
+        subject = render_to_string(f"payments/email/{template}_subject.txt", full)
+        body = render_to_string(f"payments/email/{template}_body.txt", full)
+    email_queue(
+        key=key,
+        account=account,
+        to=_contacts(account),
+        subject=" ".join(subject.split()),
+        body=body,
+    )
+
+
+def tell_no_card(account: Account, *, key: str) -> None:
+    tell(account, key=key, template="no_usable_card", context={})
+
+
+def tell_declined(charge: AutoCharge, payment: Payment) -> None:
+    invoice = Invoice.objects.get(pk=charge.invoice_id)
+    tell(
+        payment.account,
+        key=f"payments.autocharge.{charge.pk}.declined.{charge.declines}",
+        template="charge_declined",
+        context={
+            "charge": charge,
+            "invoice": invoice,
+            "amount": format_money(payment.amount, payment.currency),
+            "card": f"{payment.method_label}",
+            "reason": charge.reason,
+            "next_attempt": charge.next_attempt_at,
+        },
+    )
+
+
+def notify_card_unusable(method: PaymentMethod) -> None:
+    """The monthly card stopped being usable (expired): tell the account at once."""
+    tell_no_card(method.account, key=f"payments.no_usable_card.{method.pk}")
