@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .checkout import PaymentError, payment_applied
+from .checkout import PaymentError, new_key, payment_applied
 from .models import GatewayAttempt, Payment, PaymentAllocation, PaymentMethod, PaymentRefund
 from .refunds import payment_refund, refundable
 from .services import PaymentMethodError, payment_method_approve, payment_method_reject
@@ -162,6 +162,8 @@ class GatewayAttemptAdmin(admin.ModelAdmin[GatewayAttempt]):
 class RefundForm(forms.Form):
     amount = forms.DecimalField(label=_("Amount"), max_digits=18)
     reason = forms.CharField(label=_("Reason"), max_length=255)
+    # Submitting the same form twice (a double click) is one refund.
+    key = forms.CharField(widget=forms.HiddenInput, min_length=16, max_length=64)
 
 
 class PaymentAllocationInline(admin.TabularInline[PaymentAllocation, Payment]):
@@ -268,7 +270,7 @@ class PaymentAdmin(admin.ModelAdmin[Payment]):
             raise PermissionDenied
         payment = get_object_or_404(Payment.objects.select_related("account"), pk=pk)
         left = refundable(payment)
-        form = RefundForm(request.POST or None, initial={"amount": left})
+        form = RefundForm(request.POST or None, initial={"amount": left, "key": new_key()})
         if request.method == "POST" and form.is_valid():
             try:
                 refund = payment_refund(
@@ -276,6 +278,7 @@ class PaymentAdmin(admin.ModelAdmin[Payment]):
                     amount=form.cleaned_data["amount"],
                     reason=form.cleaned_data["reason"],
                     by=request.user,  # type: ignore[arg-type]
+                    key=form.cleaned_data["key"],
                 )
             except PaymentError as error:
                 form.add_error("amount", str(error))

@@ -8,11 +8,13 @@ without a sure answer (a time-out, a pending capture) keeps its amount reserved,
 balance cannot be paid twice, and is settled by `payments_settle`, which asks the gateway
 what happened and never charges again.
 
-Lock order, as everywhere: Account, then invoices by primary key, then the payment.
+Lock order: the Account first (it serialises every money change of the account), then the
+payment, then its invoices by primary key.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,7 +48,14 @@ from .gateways.base import (
     PayPalOrderStatus,
 )
 from .models import GatewayAttempt, Payment, PaymentAllocation, WebhookEvent
-from .services import BillingAddress, PaymentMethodError, TooManyAttempts
+from .services import (
+    BillingAddress,
+    PaymentMethodError,
+    TooManyAttempts,
+    card_attempts_exceeded,
+)
+
+logger = logging.getLogger(__name__)
 
 
 class PaymentError(PaymentMethodError):
@@ -117,19 +126,9 @@ def validate_amount(*, account: Account, amount: Decimal, currency: str) -> None
 
 
 def _check_card_limits(*, account: Account, user: User, ip: str | None) -> None:
-    """The card-testing defence, as for adding a card: before any gateway call."""
-    recent = Payment.objects.filter(
-        method=Payment.Method.CARD, created_at__gte=timezone.now() - timedelta(hours=1)
-    )
-    limit = settings.CARD_ATTEMPTS_PER_HOUR
-    if (
-        recent.filter(account=account).count() >= limit
-        or recent.filter(created_by=user).count() >= limit
-        or (ip and recent.filter(created_ip=ip).count() >= limit)
-    ):
-        raise TooManyAttempts(
-            _("Too many card payments were tried recently. Try again in an hour.")
-        )
+    """The card-testing defence, shared with adding a card: before any gateway call."""
+    if card_attempts_exceeded(account=account, user=user, ip=ip):
+        raise TooManyAttempts(_("Too many cards were tried recently. Try again in an hour."))
 
 
 def _existing(key: str, account: Account) -> Payment | None:
@@ -396,9 +395,10 @@ def payment_paypal_cancel(*, payment: Payment) -> Payment:
     return payment
 
 
-def payment_paypal_sync(*, payment_id: int) -> Payment:
+def payment_paypal_sync(*, payment_id: int, now: datetime | None = None) -> Payment:
     """Bring a PayPal payment in line with its order at PayPal: capture an approved order,
-    record a capture's outcome, give up an order never approved in time."""
+    record a capture's outcome, give up an order never approved in time or voided."""
+    now = now or timezone.now()
     payment = Payment.objects.get(pk=payment_id)
     if payment.is_final or not payment.order_id:
         return payment
@@ -406,23 +406,30 @@ def payment_paypal_sync(*, payment_id: int) -> Payment:
         order = paypal_gateway().get_order(order_id=payment.order_id)
     except (GatewayTimeout, GatewayUnavailable):
         return payment
+    expired = payment.created_at < now - timedelta(hours=settings.PAYMENT_PAYPAL_APPROVAL_HOURS)
     if payment.state == Payment.State.CREATED:
         if order.status == PayPalOrderStatus.APPROVED:
             return payment_paypal_capture(payment_id=payment.pk)
-        if order.status == PayPalOrderStatus.VOIDED or payment.created_at < timezone.now() - (
-            timedelta(hours=settings.PAYMENT_PAYPAL_APPROVAL_HOURS)
-        ):
+        if order.status == PayPalOrderStatus.VOIDED or expired:
             return payment_paypal_cancel(payment=payment)
         return payment
     attempt = GatewayAttempt.objects.get(idempotency_key=f"payment:{payment.pk}:capture")
     if order.capture is not None:
         return payment_record_outcome(
-            payment_id=payment.pk, attempt_id=attempt.pk, result=order.capture
+            payment_id=payment.pk, attempt_id=attempt.pk, result=order.capture, now=now
         )
-    if order.status == PayPalOrderStatus.APPROVED:
-        # The capture never reached PayPal (or was lost): asking again with the same request
-        # id captures at most once.
+    if order.status == PayPalOrderStatus.APPROVED and not expired:
+        # The capture never reached PayPal (or its answer was lost): asking again with the
+        # same request id captures at most once.
         return _capture(payment, attempt)
+    if order.status == PayPalOrderStatus.VOIDED or expired:
+        # PayPal voided the order (an approval not captured in time): nothing was taken.
+        return payment_record_outcome(
+            payment_id=payment.pk,
+            attempt_id=attempt.pk,
+            result=GatewayResult(outcome=Outcome.FAILED, message=f"Order {order.status}"),
+            now=now,
+        )
     return payment
 
 
@@ -451,7 +458,18 @@ def payment_record_outcome(
             GatewayAttempt.Status.UNKNOWN,
             GatewayAttempt.Status.PENDING,
         )
-        if attempt.status not in open_states or payment.is_final:
+        late_success = (
+            result.outcome == Outcome.SUCCEEDED
+            and payment.state == Payment.State.FAILED
+            and attempt.status in (GatewayAttempt.Status.FAILED, *open_states)
+        )
+        if late_success:
+            # A charge given up as never received did go through after all: the money moved,
+            # so the payment counts (and staff can see it happened late).
+            log_action("payments.payment.succeeded_late", obj=payment, account=payment.account)
+            attempt.status = GatewayAttempt.Status.UNKNOWN
+            payment.state = Payment.State.PROCESSING
+        elif attempt.status not in open_states or payment.is_final:
             return payment
         completed_at = timezone.now()
         attempt.reference = result.reference or attempt.reference
@@ -523,7 +541,7 @@ def payment_record_outcome(
 def _apply(payment: Payment) -> None:
     """Apply a succeeded payment to the account's open invoices in its currency, oldest
     first; the caller holds the account's lock. Whatever is left over (the balance shrank
-    while the gateway answered) stays on the payment as unapplied, for staff to refund."""
+    while the gateway answered) is refunded by a worker after the commit."""
     invoices = list(
         Invoice.objects.select_for_update()
         .filter(account=payment.account, currency=payment.currency, state=Invoice.State.OPEN)
@@ -541,6 +559,9 @@ def _apply(payment: Payment) -> None:
         left -= part
     autocharges_stop_paid([invoice.pk for invoice in invoices])
     if left > 0:
+        from .tasks import refund_unapplied_task
+
+        transaction.on_commit(lambda: refund_unapplied_task.delay(payment.pk))
         log_action(
             "payments.payment.unapplied",
             obj=payment,
@@ -617,20 +638,43 @@ def _settle_card(payment: Payment, now: datetime | None = None) -> Payment:
 def payments_settle(*, now: datetime) -> int:
     """Ask the gateways what became of every payment without a final answer: charges that
     timed out or are pending, PayPal orders approved by a customer who never came back.
-    Nothing is charged again; returns how many payments reached a final state."""
+    A call still under way is left alone until it has had PAYMENT_SETTLE_AFTER_SECONDS to
+    answer. Nothing is charged again; returns how many payments reached a final state."""
     quiet = now - timedelta(seconds=settings.PAYMENT_SETTLE_AFTER_SECONDS)
     open_payments = Payment.objects.filter(
-        Q(state__in=Payment.IN_FLIGHT) | Q(state=Payment.State.CREATED, order_id__gt=""),
+        Q(state__in=Payment.IN_FLIGHT) | Q(state=Payment.State.CREATED),
         created_at__lte=quiet,
     ).order_by("pk")
     settled = 0
     for payment in open_payments:
-        if payment.method == Payment.Method.PAYPAL:
-            payment = payment_paypal_sync(payment_id=payment.pk)
-        else:
-            payment = _settle_card(payment, now=now)
+        try:
+            payment = _settle(payment, now=now, quiet=quiet)
+        except Exception:
+            # One payment's trouble must not keep the others unsettled.
+            logger.exception("Settling payment %s failed.", payment.pk)
+            continue
         settled += payment.is_final
     return settled
+
+
+def _settle(payment: Payment, *, now: datetime, quiet: datetime) -> Payment:
+    if payment.state == Payment.State.CREATED and not payment.order_id:
+        # The order was never handed to the customer (the request died before): nobody can
+        # approve it, so nothing can be taken.
+        if payment.created_at <= now - timedelta(minutes=10):
+            Payment.objects.filter(pk=payment.pk, state=Payment.State.CREATED).update(
+                state=Payment.State.FAILED, failure_message="No order", completed_at=now
+            )
+            payment.refresh_from_db()
+        return payment
+    started = payment.attempts.filter(
+        status=GatewayAttempt.Status.STARTED, created_at__gt=quiet
+    ).exists()
+    if started:
+        return payment
+    if payment.method == Payment.Method.PAYPAL:
+        return payment_paypal_sync(payment_id=payment.pk, now=now)
+    return _settle_card(payment, now=now)
 
 
 # PayPal's webhooks ------------------------------------------------------------------------------

@@ -23,6 +23,11 @@ DECLINE_REASONS = {
     "processing_error": _("The card could not be verified because of a processing error."),
     "not_verifiable": _("The card could not be verified right now. Please add it again later."),
 }
+# The same reasons for a charge rather than a verification.
+CHARGE_DECLINE_REASONS = {
+    **DECLINE_REASONS,
+    "processing_error": _("The card could not be charged because of a processing error."),
+}
 
 
 class PaymentMethod(PostalAddress):
@@ -309,9 +314,11 @@ class Payment(PostalAddress):
     @property
     def reason(self) -> str:
         """Why the payment did not go through, in the active language."""
-        if self.decline_code:
-            return str(DECLINE_REASONS.get(self.decline_code, DECLINE_REASONS["generic"]))
-        return ""
+        if not self.decline_code:
+            return ""
+        if self.method == self.Method.PAYPAL:
+            return str(_("PayPal declined the payment."))
+        return str(CHARGE_DECLINE_REASONS.get(self.decline_code, DECLINE_REASONS["generic"]))
 
     @property
     def is_final(self) -> bool:
@@ -357,6 +364,8 @@ class PaymentRefund(models.Model):
     payment = models.ForeignKey(
         Payment, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment")
     )
+    # The refund form's (or the system's) idempotency key: submitting it twice is one refund.
+    key = models.CharField(_("idempotency key"), max_length=64, unique=True)
     amount = MoneyField(_("amount"))
     currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES)
     state = models.CharField(
@@ -368,8 +377,14 @@ class PaymentRefund(models.Model):
     documents = models.ManyToManyField(
         Invoice, related_name="payment_refunds", blank=True, verbose_name=_("refund invoices")
     )
+    # Empty for refunds the portal makes itself (money a payment could not apply).
     created_by = models.ForeignKey(
-        User, on_delete=models.PROTECT, related_name="+", verbose_name=_("refunded by")
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("refunded by"),
     )
     created_at = models.DateTimeField(_("started"), auto_now_add=True)
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
@@ -459,7 +474,7 @@ class AutoCharge(models.Model):
     @property
     def reason(self) -> str:
         if self.decline_code:
-            return str(DECLINE_REASONS.get(self.decline_code, DECLINE_REASONS["generic"]))
+            return str(CHARGE_DECLINE_REASONS.get(self.decline_code, DECLINE_REASONS["generic"]))
         return ""
 
 

@@ -8,7 +8,7 @@ from django.utils import translation
 
 from invoices.documents import PDF_STYLESHEET, page_size_for_country, render_pdf
 
-from .models import Payment
+from .models import Payment, PaymentRefund
 
 
 def receipt_html(payment: Payment, language: str) -> str:
@@ -22,6 +22,7 @@ def receipt_html(payment: Payment, language: str) -> str:
                 "account": account,
                 "account_address": "\n".join(account.address_lines()),
                 "allocations": allocations,
+                "refunds": payment.refunds.filter(state=PaymentRefund.State.SUCCEEDED),
                 "seller_name": settings.SELLER_NAME,
                 "seller_address": settings.SELLER_ADDRESS,
                 "stylesheet": PDF_STYLESHEET.read_text(),

@@ -3,9 +3,11 @@ a payment that succeeded, no payment applies or refunds more than it took."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db.models import F, Q, Sum
+from django.utils import timezone
 
 from invoices.models import Allocation
 
@@ -36,6 +38,21 @@ def find_payment_mismatches() -> list[str]:
             problems.append(
                 f"Payment {payment['pk']} applied {applied} {payment['currency']}, "
                 f"more than its {payment['amount']}"
+            )
+    # Money a payment could not apply is refunded by a worker soon after; an hour later it
+    # must be refunded, or being refunded.
+    settled_before = timezone.now() - timedelta(hours=1)
+    for payment in payments.filter(
+        state=Payment.State.SUCCEEDED, completed_at__lt=settled_before
+    ).values("pk", "amount", "currency", "applied"):
+        unapplied = payment["amount"] - (payment["applied"] or Decimal(0))
+        given = PaymentRefund.objects.filter(
+            payment_id=payment["pk"], state__in=PaymentRefund.COUNTED
+        ).aggregate(total=Sum("amount"))["total"] or Decimal(0)
+        if unapplied > given:
+            problems.append(
+                f"Payment {payment['pk']} has {unapplied - given} {payment['currency']} "
+                "neither applied nor refunded"
             )
     refunded = Payment.objects.annotate(
         refunded=Sum("refunds__amount", filter=Q(refunds__state__in=PaymentRefund.COUNTED))

@@ -8,8 +8,11 @@ same idempotency key (never by refunding again).
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -17,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User, log_action
 from invoices.models import Invoice
-from invoices.money import has_valid_precision, round_money, sum_money
+from invoices.money import format_money, has_valid_precision, round_money, sum_money
 from invoices.services import invoice_issue_refund
 
 from .checkout import PaymentError, _lock_payment
@@ -34,31 +37,89 @@ from .models import GatewayAttempt, Payment, PaymentRefund
 
 CORRECTIONS = (Invoice.Type.CREDIT, Invoice.Type.REFUND)
 
+logger = logging.getLogger(__name__)
+
 
 def _gateway(payment: Payment) -> CardGateway | PayPalGateway:
     return paypal_gateway() if payment.method == Payment.Method.PAYPAL else card_gateway()
 
 
+def _counted(payment: Payment, states: tuple[str, ...]) -> Decimal:
+    given = payment.refunds.filter(state__in=states).aggregate(total=Sum("amount"))["total"]
+    return round_money(given or 0, payment.currency)
+
+
+def _returned_on(payment: Payment, invoice: Invoice) -> Decimal:
+    """What Refund invoices of this payment already gave back on `invoice`."""
+    return sum_money(
+        (
+            -doc.total
+            for doc in Invoice.objects.filter(payment_refunds__payment=payment, refers_to=invoice)
+        ),
+        payment.currency,
+    )
+
+
+def _documentable(payment: Payment, link_amount: Decimal, invoice: Invoice) -> Decimal:
+    """How much more of what this payment paid on `invoice` a Refund invoice may return:
+    no more than it paid there, and never past what credits and refunds already gave back
+    of the invoice (a refund on top of a credit would give the same money back twice)."""
+    corrected = sum_money(
+        (-doc.total for doc in invoice.corrections.filter(type__in=CORRECTIONS)),
+        payment.currency,
+    )
+    return max(
+        min(link_amount - _returned_on(payment, invoice), invoice.total - corrected), Decimal(0)
+    )
+
+
 def refundable(payment: Payment) -> Decimal:
-    """What may still be refunded: the amount captured less refunds made or under way."""
-    given = payment.refunds.filter(state__in=PaymentRefund.COUNTED).aggregate(total=Sum("amount"))[
-        "total"
-    ]
-    return round_money(payment.amount - (given or 0), payment.currency)
+    """What may still be refunded: the part the payment never applied, plus what it applied
+    that a Refund invoice can still document, less refunds under way; never more than the
+    payment less its refunds. A refund gives back the unapplied part first."""
+    if payment.state != Payment.State.SUCCEEDED:
+        return Decimal(0)
+    links = list(payment.allocations.select_related("allocation__invoice"))
+    applied = sum_money((link.allocation.amount for link in links), payment.currency)
+    succeeded = _counted(payment, (PaymentRefund.State.SUCCEEDED,))
+    under_way = _counted(payment, (PaymentRefund.State.PROCESSING, PaymentRefund.State.PENDING))
+    unapplied = payment.amount - applied - (succeeded - _documented(payment))
+    documentable = sum_money(
+        (_documentable(payment, link.allocation.amount, link.allocation.invoice) for link in links),
+        payment.currency,
+    )
+    left = min(payment.amount - succeeded - under_way, unapplied + documentable - under_way)
+    return max(round_money(left, payment.currency), Decimal(0))
 
 
-def payment_refund(*, payment: Payment, amount: Decimal, reason: str, by: User) -> PaymentRefund:
+def _documented(payment: Payment) -> Decimal:
+    """What Refund invoices of this payment's refunds returned, on all invoices."""
+    return sum_money(
+        (-doc.total for doc in Invoice.objects.filter(payment_refunds__payment=payment)),
+        payment.currency,
+    )
+
+
+def payment_refund(
+    *, payment: Payment, amount: Decimal, reason: str, by: User | None, key: str
+) -> PaymentRefund:
     """Refund `amount` of a succeeded payment through its gateway.
 
-    Never more than was captured, counting earlier refunds. Raises PaymentError for an
-    amount that is zero, negative, has too many decimals or exceeds what is refundable, a
-    payment that did not succeed, or a missing reason. Returns the refund: Refunded, Failed,
-    or Processing when the gateway's answer was lost (settled later).
+    The same `key` again returns the first refund (a double-clicked form refunds once).
+    Never more than was captured less earlier refunds, nor more than can be documented.
+    Raises PaymentError for an amount that is zero, negative, has too many decimals or
+    exceeds what is refundable, a payment that did not succeed, or a missing reason.
+    Returns the refund: Refunded, Failed, or Processing/Pending (settled later).
     """
     if not reason.strip():
         raise PaymentError(_("Give the reason for the refund."))
     with transaction.atomic():
         payment = _lock_payment(payment.pk)
+        existing = PaymentRefund.objects.filter(key=key).first()
+        if existing is not None:
+            if existing.payment_id != payment.pk:
+                raise PaymentError(_("This form was already used. Reload the page and try again."))
+            return existing
         if payment.state != Payment.State.SUCCEEDED:
             raise PaymentError(_("Only a succeeded payment can be refunded."))
         if amount <= 0:
@@ -69,9 +130,16 @@ def payment_refund(*, payment: Payment, amount: Decimal, reason: str, by: User) 
                 % {"currency": payment.currency}
             )
         if amount > refundable(payment):
-            raise PaymentError(_("A refund cannot exceed what was paid and not yet refunded."))
+            raise PaymentError(
+                _(
+                    "A refund cannot exceed what was paid and not yet refunded or credited "
+                    "(%(amount)s)."
+                )
+                % {"amount": format_money(refundable(payment), payment.currency)}
+            )
         refund = PaymentRefund.objects.create(
             payment=payment,
+            key=key,
             amount=amount,
             currency=payment.currency,
             reason=reason.strip()[:255],
@@ -93,6 +161,28 @@ def payment_refund(*, payment: Payment, amount: Decimal, reason: str, by: User) 
             reason=refund.reason,
         )
     return _call(refund, attempt)
+
+
+def payment_refund_unapplied(*, payment_id: int) -> PaymentRefund | None:
+    """Give back what a succeeded payment could not apply (the balance was paid while it
+    was processed). Safe to call again: one refund per payment."""
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.state != Payment.State.SUCCEEDED:
+        return None
+    unapplied = payment.amount - sum_money(
+        (link.allocation.amount for link in payment.allocations.select_related("allocation")),
+        payment.currency,
+    )
+    key = f"unapplied:{payment.pk}"
+    if unapplied <= 0 and not PaymentRefund.objects.filter(key=key).exists():
+        return None
+    return payment_refund(
+        payment=payment,
+        amount=unapplied,
+        reason="Not needed: the balance was already paid",
+        by=None,
+        key=key,
+    )
 
 
 def _call(refund: PaymentRefund, attempt: GatewayAttempt) -> PaymentRefund:
@@ -152,50 +242,73 @@ def refund_record_outcome(*, refund_id: int, result: GatewayResult) -> PaymentRe
 
 def _document(payment: Payment, refund: PaymentRefund) -> None:
     """A Refund invoice for each invoice the refunded money had paid, the most recent first,
-    each no more than this payment paid on it less what its earlier refunds returned. Money
-    the payment never applied (it arrived after the balance was paid) needs no document."""
-    left = refund.amount
-    allocations = payment.allocations.select_related("allocation__invoice").order_by("-pk")
-    for link in allocations:
+    each no more than can be documented there; money the payment never applied (it arrived
+    after the balance was paid) needs no document."""
+    links = list(payment.allocations.select_related("allocation__invoice").order_by("-pk"))
+    applied = sum_money((link.allocation.amount for link in links), payment.currency)
+    refunded_before = _counted(payment, (PaymentRefund.State.SUCCEEDED,)) - refund.amount
+    # Unapplied money is given back first: it owes no document.
+    unapplied = max(payment.amount - applied - (refunded_before - _documented(payment)), Decimal(0))
+    left = refund.amount - min(unapplied, refund.amount)
+    for link in links:
         if left <= 0:
             break
         invoice = link.allocation.invoice
-        returned = sum_money(
-            (
-                -doc.total
-                for doc in Invoice.objects.filter(
-                    payment_refunds__payment=payment, refers_to=invoice
-                )
-            ),
-            payment.currency,
-        )
-        corrected = sum_money(
-            (-doc.total for doc in invoice.corrections.filter(type__in=CORRECTIONS)),
-            payment.currency,
-        )
-        part = min(left, link.allocation.amount - returned, invoice.total - corrected)
+        part = min(left, _documentable(payment, link.allocation.amount, invoice))
         if part <= 0:
             continue
         document = invoice_issue_refund(
-            original=invoice, amount=part, reason=refund.reason, by=refund.created_by
+            original=invoice,
+            amount=part,
+            reason=refund.reason,
+            by=refund.created_by,
         )
         refund.documents.add(document)
         left -= part
+    if left > 0:
+        # Only possible if a credit was issued while the gateway refunded: the money went
+        # back, so it is recorded, and staff are pointed at it.
+        log_action(
+            "payments.refund.undocumented",
+            obj=payment,
+            account=payment.account,
+            amount=str(left),
+        )
 
 
-def refunds_settle() -> int:
-    """Ask again, with the same key, about refunds whose answer was lost or is pending."""
+def refunds_settle(*, now: datetime) -> int:
+    """Ask about refunds whose answer was lost or is pending: a card gateway by the refund's
+    idempotency key, PayPal by the refund's id (or, if the request never got an answer, by
+    sending it again with the same PayPal-Request-Id, which PayPal answers without acting
+    twice). Returns how many refunds reached a final state."""
+    quiet = now - timedelta(seconds=settings.PAYMENT_SETTLE_AFTER_SECONDS)
     settled = 0
     waiting = PaymentRefund.objects.filter(
-        state__in=[PaymentRefund.State.PROCESSING, PaymentRefund.State.PENDING]
+        state__in=[PaymentRefund.State.PROCESSING, PaymentRefund.State.PENDING],
+        created_at__lte=quiet,
     ).select_related("payment")
     for refund in waiting:
-        attempt = GatewayAttempt.objects.get(refund=refund)
-        if (
-            attempt.status == GatewayAttempt.Status.STARTED
-            and (timezone.now() - attempt.created_at).total_seconds() < 60
-        ):
+        try:
+            refund = _settle(refund)
+        except Exception:
+            logger.exception("Settling refund %s failed.", refund.pk)
             continue
-        refund = _call(refund, attempt)
         settled += refund.state in (PaymentRefund.State.SUCCEEDED, PaymentRefund.State.FAILED)
     return settled
+
+
+def _settle(refund: PaymentRefund) -> PaymentRefund:
+    attempt = GatewayAttempt.objects.get(refund=refund)
+    payment = refund.payment
+    try:
+        if payment.method != Payment.Method.PAYPAL:
+            result = card_gateway().lookup(idempotency_key=attempt.idempotency_key)
+            if result is None:
+                result = GatewayResult(outcome=Outcome.FAILED, message="Never received.")
+        elif refund.reference:
+            result = paypal_gateway().get_refund(refund_reference=refund.reference)
+        else:
+            return _call(refund, attempt)
+    except (GatewayTimeout, GatewayUnavailable):
+        return refund
+    return refund_record_outcome(refund_id=refund.pk, result=result)

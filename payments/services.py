@@ -32,7 +32,7 @@ from .gateways.base import (
     InvalidToken,
     Outcome,
 )
-from .models import DECLINE_REASONS, GatewayAttempt, PaymentMethod
+from .models import DECLINE_REASONS, GatewayAttempt, Payment, PaymentMethod
 from .notices import notify_card_unusable
 
 
@@ -68,17 +68,26 @@ class BillingAddress:
         return cls(**account.address_values())
 
 
+def card_attempts_exceeded(*, account: Account, user: User, ip: str | None) -> bool:
+    """The card-testing defence: cards added and one-time card payments tried in the last
+    hour, by this account, this user or this client address, counted together."""
+    hour = timezone.now() - timedelta(hours=1)
+    added = PaymentMethod.objects.filter(created_at__gte=hour)
+    paid = Payment.objects.filter(created_at__gte=hour, method=Payment.Method.CARD)
+    limit = settings.CARD_ATTEMPTS_PER_HOUR
+    return (
+        added.filter(account=account).count() + paid.filter(account=account).count() >= limit
+        or added.filter(created_by=user).count() + paid.filter(created_by=user).count() >= limit
+        or bool(
+            ip and added.filter(created_ip=ip).count() + paid.filter(created_ip=ip).count() >= limit
+        )
+    )
+
+
 def _check_limits(*, account: Account, user: User, ip: str | None) -> None:
-    now = timezone.now()
-    hour = now - timedelta(hours=1)
-    window = now - timedelta(days=settings.CARD_NEW_WINDOW_DAYS)
-    recent = PaymentMethod.objects.filter(created_at__gte=hour)
-    if (
-        recent.filter(account=account).count() >= settings.CARD_ATTEMPTS_PER_HOUR
-        or recent.filter(created_by=user).count() >= settings.CARD_ATTEMPTS_PER_HOUR
-        or (ip and recent.filter(created_ip=ip).count() >= settings.CARD_ATTEMPTS_PER_HOUR)
-    ):
-        raise TooManyAttempts(_("Too many cards were added recently. Try again in an hour."))
+    window = timezone.now() - timedelta(days=settings.CARD_NEW_WINDOW_DAYS)
+    if card_attempts_exceeded(account=account, user=user, ip=ip):
+        raise TooManyAttempts(_("Too many cards were tried recently. Try again in an hour."))
     if (
         PaymentMethod.objects.filter(account=account, created_at__gte=window).count()
         >= settings.CARD_NEW_PER_WINDOW

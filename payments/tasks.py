@@ -15,7 +15,7 @@ from .billing import (
     chunks,
 )
 from .checkout import payment_paypal_sync, payments_settle
-from .refunds import refunds_settle
+from .refunds import payment_refund_unapplied, refunds_settle
 from .services import (
     RetryLater,
     payment_method_give_up_verifying,
@@ -112,7 +112,15 @@ def expire_cards_task() -> list[int]:
 @shared_task(name="payments.settle_payments", acks_late=True)
 def settle_payments_task() -> list[int]:
     """Settle payments and refunds without a sure answer by asking the gateways."""
-    return [payments_settle(now=timezone.now()), refunds_settle()]
+    now = timezone.now()
+    return [payments_settle(now=now), refunds_settle(now=now)]
+
+
+@shared_task(name="payments.refund_unapplied", acks_late=True)
+def refund_unapplied_task(payment_id: int) -> str:
+    """Give back what a payment could not apply (the balance was paid meanwhile)."""
+    refund = payment_refund_unapplied(payment_id=payment_id)
+    return refund.state if refund else "nothing"
 
 
 @shared_task(name="payments.paypal_sync", acks_late=True)

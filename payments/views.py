@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, Sum
+from django.db.models import Prefetch, Q, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -36,7 +36,7 @@ from .checkout import (
 )
 from .forms import AddCardForm, CardPaymentForm, PaymentForm
 from .gateways import card_gateway
-from .models import Payment, PaymentAllocation, PaymentMethod, PaymentRefund
+from .models import AutoCharge, Payment, PaymentAllocation, PaymentMethod, PaymentRefund
 from .receipts import receipt_pdf
 from .services import (
     BillingAddress,
@@ -200,11 +200,14 @@ def _payment_page(
     if currency not in owed:
         currency = next(iter(owed), account.currency)
     can_pay = request.membership.can_pay and bool(owed)
+    in_flight = amount_in_flight(account, currency) if owed else Decimal(0)
     if can_pay and form is None:
+        # What is owed less what is already being paid: the most a payment may be now.
+        payable = max(owed[currency] - in_flight, Decimal(0))
         form = PaymentForm(
             account=account,
             currencies=list(owed),
-            initial={"amount": owed[currency], "currency": currency, "key": new_key()},
+            initial={"amount": payable, "currency": currency, "key": new_key()},
         )
         card_form = CardPaymentForm(account=account, initial={"country": account.country})
     elif form is not None:
@@ -230,14 +233,26 @@ def _payment_page(
         ),
         settings.PAYMENTS_PER_PAGE,
     ).get_page(request.GET.get("page"))
+    # Automatic charges that need the customer: declined (retrying or given up) or waiting
+    # for a card.
+    troubled = (
+        AutoCharge.objects.filter(account=account, invoice__state=Invoice.State.OPEN)
+        .filter(
+            Q(state=AutoCharge.State.NO_CARD)
+            | Q(state__in=[AutoCharge.State.SCHEDULED, AutoCharge.State.FAILED], declines__gt=0)
+        )
+        .select_related("invoice")
+        .order_by("invoice__issue_date", "invoice_id")
+    )
     return render(
         request,
         "payments/payment_page.html",
         {
             "section": "payments",
+            "troubled": troubled,
             "owed": owed,
             "currency": currency,
-            "in_flight": amount_in_flight(account, currency) if owed else Decimal(0),
+            "in_flight": in_flight,
             "can_pay": can_pay,
             "form": form,
             "card_form": card_form,
@@ -345,6 +360,7 @@ def _paypal_payment(request: AccountRequest) -> Payment:
 @account_required
 def paypal_return(request: AccountRequest) -> HttpResponse:
     """Back from PayPal, approved: capture the order; it counts only once completed."""
+    _require_pay_role(request)
     payment = _paypal_payment(request)
     payment = payment_paypal_capture(payment_id=payment.pk)
     return redirect("payments:detail", pk=payment.pk)
@@ -354,6 +370,7 @@ def paypal_return(request: AccountRequest) -> HttpResponse:
 @account_required
 def paypal_cancel(request: AccountRequest) -> HttpResponse:
     """Back from PayPal, cancelled: nothing was charged."""
+    _require_pay_role(request)
     payment = payment_paypal_cancel(payment=_paypal_payment(request))
     if payment.state == Payment.State.CANCELLED:
         messages.info(request, _("You cancelled the payment at PayPal. Nothing was charged."))

@@ -128,7 +128,18 @@ def _record(
 
 
 def lookup(key: str) -> Answer | None:
-    request = SandboxRequest.objects.filter(idempotency_key=key).select_related("card").first()
+    return _answer(
+        SandboxRequest.objects.filter(idempotency_key=key).select_related("card").first()
+    )
+
+
+def lookup_reference(reference: str) -> Answer | None:
+    return _answer(
+        SandboxRequest.objects.filter(reference=reference).select_related("card").first()
+    )
+
+
+def _answer(request: SandboxRequest | None) -> Answer | None:
     if request is None:
         return None
     return Answer(

@@ -165,6 +165,10 @@ class PayPalGateway(Protocol):
         """Refund `amount` of the capture `charge_reference`."""
         ...
 
+    def get_refund(self, *, refund_reference: str) -> GatewayResult:
+        """A refund as it stands now (a pending refund completes later)."""
+        ...
+
     def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> dict[str, Any] | None:
         """The webhook's event when PayPal confirms its signature; None for anything else."""
         ...

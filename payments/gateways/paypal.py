@@ -184,6 +184,29 @@ def _order(body: Any) -> PayPalOrder:
     )
 
 
+def _refund_result(
+    response: httpx.Response, what: str, *, unreadable: type[Exception]
+) -> GatewayResult:
+    """A refund as PayPal shows it: COMPLETED, PENDING, or anything else (failed)."""
+    try:
+        body = response.json()
+        status = str(body.get("status", ""))
+        reference = str(body.get("id", ""))
+        reason = str((body.get("status_details") or {}).get("reason", ""))
+    except (ValueError, AttributeError):
+        raise unreadable(f"PayPal's answer to {what} was unreadable") from None
+    extra = {"refund_status": status}
+    if status == "COMPLETED":
+        return GatewayResult(outcome=Outcome.SUCCEEDED, reference=reference, extra=extra)
+    if status == "PENDING":
+        return GatewayResult(
+            outcome=Outcome.PENDING, reference=reference, message=reason, extra=extra
+        )
+    return GatewayResult(
+        outcome=Outcome.FAILED, reference=reference, message=reason or status, extra=extra
+    )
+
+
 class PayPalRestGateway:
     """PayPal's REST API over one HTTP client; safe to share between threads."""
 
@@ -464,23 +487,19 @@ class PayPalRestGateway:
                 retryable=response.status_code == 429,
                 extra={"debug_id": _debug_id(response)} if _debug_id(response) else {},
             )
-        try:
-            body = response.json()
-            status = str(body.get("status", ""))
-            reference = str(body.get("id", ""))
-            reason = str((body.get("status_details") or {}).get("reason", ""))
-        except (ValueError, AttributeError):
-            raise GatewayTimeout(f"PayPal's answer to {what} was unreadable") from None
-        extra = {"refund_status": status}
-        if status == "COMPLETED":
-            return GatewayResult(outcome=Outcome.SUCCEEDED, reference=reference, extra=extra)
-        if status == "PENDING":
-            return GatewayResult(
-                outcome=Outcome.PENDING, reference=reference, message=reason, extra=extra
-            )
-        return GatewayResult(
-            outcome=Outcome.FAILED, reference=reference, message=reason or status, extra=extra
+        return _refund_result(response, what, unreadable=GatewayTimeout)
+
+    def get_refund(self, *, refund_reference: str) -> GatewayResult:
+        what = f"looking up refund {refund_reference}"
+        response = self._call(
+            "GET",
+            f"/v2/payments/refunds/{quote(refund_reference, safe='')}",
+            changes=False,
+            what=what,
         )
+        if not response.is_success:
+            raise GatewayUnavailable(f"PayPal answered HTTP {response.status_code} to {what}")
+        return _refund_result(response, what, unreadable=GatewayUnavailable)
 
     # Webhooks
 

@@ -174,6 +174,12 @@ class SandboxPayPal:
             )
         )
 
+    def get_refund(self, *, refund_reference: str) -> GatewayResult:
+        answer = processor.lookup_reference(refund_reference)
+        if answer is None:
+            raise GatewayUnavailable(refund_reference)
+        return _result(answer)
+
     def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> dict[str, Any] | None:
         # The sandbox sends no webhooks; anything claiming to be one is not believed.
         return None

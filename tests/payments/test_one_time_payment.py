@@ -13,17 +13,22 @@ from django.utils import timezone
 from accounts.models import Account, OutboundEmail, User
 from invoices.balances import find_balance_mismatches
 from invoices.models import Invoice
+from invoices.services import invoice_issue_credit
+from payments import checkout
 from payments.checkout import (
     PaymentError,
     amount_owed,
     new_key,
+    payment_applied,
     payment_pay_by_card,
     payment_paypal_cancel,
     payment_paypal_capture,
     payment_paypal_start,
     payments_settle,
 )
-from payments.models import GatewayAttempt, Payment, PaymentMethod
+from payments.models import GatewayAttempt, Payment, PaymentMethod, PaymentRefund
+from payments.reconcile import find_payment_mismatches
+from payments.refunds import payment_refund, refundable
 from payments.services import BillingAddress, TooManyAttempts, payment_method_approve
 from sandbox_gateway import paypal as sandbox_paypal
 from sandbox_gateway.models import SandboxRequest
@@ -234,17 +239,19 @@ def test_a_recent_unanswered_charge_is_left_to_finish(
     assert payment.state == Payment.State.PROCESSING
 
 
-def test_card_payments_share_the_card_testing_limits(
-    account: Account, owner: User, issue: IssueFn, card_token, settings
+def test_card_payments_and_added_cards_share_the_card_testing_limits(
+    account: Account, owner: User, issue: IssueFn, card_token, add_card, settings
 ) -> None:
     settings.CARD_ATTEMPTS_PER_HOUR = 2
     issue(account, "100.00")
-    for _ in range(2):
-        _pay(account, owner, card_token("4000000000000002"), "10.00")
+    add_card(account, owner)
+    _pay(account, owner, card_token("4000000000000002"), "10.00")
     charges = _charges()
 
     with pytest.raises(TooManyAttempts):
         _pay(account, owner, card_token(), "10.00")
+    with pytest.raises(TooManyAttempts):
+        add_card(account, owner)
     assert _charges() == charges
 
 
@@ -398,3 +405,115 @@ def test_payments_at_the_same_moment_leave_the_balance_exact(issue: IssueFn, car
     assert succeeded == 3  # 300.00 owed: three payments of 90.00 fit, a fourth does not
     assert amount_owed(account, "USD") == D("300.00") - 3 * D("90.00")
     assert find_balance_mismatches() == []
+
+
+# Settling, refunds and money a payment could not apply -----------------------------------------
+
+
+def test_a_charge_given_up_while_still_under_way_counts_when_it_succeeds_after_all(
+    account: Account, owner: User, issue: IssueFn, card_token, monkeypatch
+) -> None:
+    issue(account, "100.00")
+    gateway = checkout.card_gateway()
+    real = gateway.charge_token
+
+    def slow_charge(**kwargs: object) -> object:
+        # The settler runs while the gateway is still answering, finds nothing there yet
+        # and gives the payment up; then the gateway's answer arrives: it succeeded.
+        payments_settle(now=timezone.now() + timedelta(minutes=5))
+        assert Payment.objects.get().state == Payment.State.FAILED
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gateway, "charge_token", slow_charge)
+    payment = _pay(account, owner, card_token(), "100.00")
+
+    assert payment.state == Payment.State.SUCCEEDED
+    assert amount_owed(account, "USD") == D("0.00")
+    assert _charges() == 1
+    assert find_balance_mismatches() == [] and find_payment_mismatches() == []
+
+
+def test_a_paypal_payment_whose_order_was_never_created_fails_after_a_while(
+    account: Account, owner: User, issue: IssueFn, monkeypatch
+) -> None:
+    issue(account, "100.00")
+    gateway = checkout.paypal_gateway()
+
+    def die(**kwargs: object) -> object:
+        raise KeyboardInterrupt  # the process dies between the commit and PayPal
+
+    monkeypatch.setattr(gateway, "create_order", die)
+    with pytest.raises(KeyboardInterrupt):
+        _start(account, owner, "100.00")
+    payment = Payment.objects.get()
+    assert (payment.state, payment.order_id) == (Payment.State.CREATED, "")
+
+    payments_settle(now=timezone.now() + timedelta(minutes=2))
+    payment.refresh_from_db()
+    assert payment.state == Payment.State.CREATED
+    payments_settle(now=timezone.now() + timedelta(minutes=11))
+    payment.refresh_from_db()
+    assert payment.state == Payment.State.FAILED
+
+
+def test_a_refund_never_gives_back_what_a_credit_already_gave_back(
+    account: Account, owner: User, rep: User, issue: IssueFn, card_token
+) -> None:
+    invoice = issue(account, "100.00")
+    payment = _pay(account, owner, card_token(), "100.00")
+    invoice_issue_credit(original=invoice, amount=D("100.00"), reason="Outage")
+
+    assert refundable(payment) == D("0.00")
+    with pytest.raises(PaymentError, match="cannot exceed"):
+        payment_refund(payment=payment, amount=D("100.00"), reason="Again", by=rep, key=new_key())
+    assert not SandboxRequest.objects.filter(kind="refund").exists()
+
+
+def test_the_same_refund_form_twice_refunds_once(
+    account: Account, owner: User, rep: User, issue: IssueFn, card_token
+) -> None:
+    issue(account, "100.00")
+    payment = _pay(account, owner, card_token(), "100.00")
+    key = new_key()
+
+    first = payment_refund(payment=payment, amount=D("50.00"), reason="SLA", by=rep, key=key)
+    again = payment_refund(payment=payment, amount=D("50.00"), reason="SLA", by=rep, key=key)
+
+    assert first.pk == again.pk
+    assert PaymentRefund.objects.count() == 1
+    assert SandboxRequest.objects.filter(kind="refund").count() == 1
+    assert refundable(payment) == D("50.00")
+
+
+def test_money_a_payment_could_not_apply_is_refunded_by_itself(
+    account: Account,
+    owner: User,
+    issue: IssueFn,
+    card_token,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    invoice = issue(account, "100.00")
+    gateway = checkout.card_gateway()
+    real = gateway.charge_token
+
+    def credit_meanwhile(**kwargs: object) -> object:
+        # While the gateway charges, staff credit part of the invoice.
+        invoice_issue_credit(original=invoice, amount=D("30.00"), reason="Outage")
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gateway, "charge_token", credit_meanwhile)
+    with django_capture_on_commit_callbacks(execute=True):
+        payment = _pay(account, owner, card_token(), "100.00")
+
+    assert payment.state == Payment.State.SUCCEEDED
+    assert payment_applied(payment) == D("70.00")
+    refund = PaymentRefund.objects.get(payment=payment)
+    assert (refund.state, refund.amount, refund.created_by) == (
+        PaymentRefund.State.SUCCEEDED,
+        D("30.00"),
+        None,
+    )
+    assert not refund.documents.exists()  # the money never paid an invoice
+    assert refundable(payment) == D("70.00")
+    assert find_payment_mismatches() == []

@@ -16,6 +16,7 @@ from accounts.models import Account, OutboundEmail, User
 from invoices.balances import find_balance_mismatches
 from payments.checkout import (
     amount_owed,
+    amount_payable,
     new_key,
     payment_paypal_capture,
     payment_paypal_start,
@@ -23,7 +24,7 @@ from payments.checkout import (
 )
 from payments.gateways import paypal_gateway
 from payments.models import Payment, PaymentRefund, WebhookEvent
-from payments.refunds import payment_refund
+from payments.refunds import payment_refund, refunds_settle
 from tests.conftest import IssueFn
 from tests.payments import paypal_server
 from tests.payments.paypal_server import FakePayPal
@@ -172,14 +173,14 @@ def test_an_approved_order_never_returned_from_is_captured_by_the_periodic_task(
     assert amount_owed(account, "USD") == D("0.00")
 
 
-def _webhook(client: Client, headers: dict[str, str], body: bytes) -> int:
+def _webhook(client: Client, headers: dict[str, str], body: bytes) -> tuple[int, str]:
     response = client.post(
         reverse("payments:paypal_webhook"),
         data=body,
         content_type="application/json",
         headers=headers,
     )
-    return response.status_code
+    return response.status_code, response.content.decode()
 
 
 def test_the_same_valid_webhook_twice_makes_one_payment(
@@ -197,10 +198,11 @@ def test_the_same_valid_webhook_twice_makes_one_payment(
         "CHECKOUT.ORDER.APPROVED", paypal.order_json(payment.order_id)
     )
 
-    with django_capture_on_commit_callbacks(execute=True):
-        assert _webhook(client, headers, body) == 200
-    with django_capture_on_commit_callbacks(execute=True):
-        assert _webhook(client, headers, body) == 200
+    with django_capture_on_commit_callbacks(execute=True) as first:
+        assert _webhook(client, headers, body) == (200, "accepted")
+    with django_capture_on_commit_callbacks(execute=True) as again:
+        assert _webhook(client, headers, body) == (200, "duplicate")
+    assert first and not again  # the redelivery asks no worker to act
 
     payment.refresh_from_db()
     assert payment.state == Payment.State.SUCCEEDED
@@ -228,7 +230,7 @@ def test_a_capture_completed_webhook_settles_a_pending_payment(
     resource = paypal.complete_capture(payment.reference)
     headers, body = paypal.signed_webhook("PAYMENT.CAPTURE.COMPLETED", resource)
     with django_capture_on_commit_callbacks(execute=True):
-        assert _webhook(client, headers, body) == 200
+        assert _webhook(client, headers, body) == (200, "accepted")
 
     payment.refresh_from_db()
     assert payment.state == Payment.State.SUCCEEDED
@@ -252,7 +254,7 @@ def test_a_webhook_with_a_forged_signature_changes_nothing(
     headers = {**headers, "PAYPAL-TRANSMISSION-SIG": "Zm9yZ2Vk"}
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert _webhook(client, headers, body) == 400
+        assert _webhook(client, headers, body) == (400, "ignored")
 
     payment.refresh_from_db()
     assert payment.state == Payment.State.CREATED
@@ -268,10 +270,59 @@ def test_a_paypal_payment_is_refunded_through_paypal(
     paypal.approve(payment.order_id)
     payment = payment_paypal_capture(payment_id=payment.pk)
 
-    refund = payment_refund(payment=payment, amount=D("30.00"), reason="Goodwill", by=rep)
+    refund = payment_refund(
+        payment=payment, amount=D("30.00"), reason="Goodwill", by=rep, key=new_key()
+    )
 
     assert refund.state == PaymentRefund.State.SUCCEEDED
     call = paypal.requests_to("POST", f"/v2/payments/captures/{payment.reference}/refund")[0]
     assert call.header("PayPal-Request-Id") == f"refund:{refund.pk}"
     assert [doc.refers_to for doc in refund.documents.all()] == [invoice]
     assert find_balance_mismatches() == []
+
+
+def test_an_order_voided_after_a_lost_capture_fails_and_frees_the_balance(
+    paypal: FakePayPal, account: Account, owner: User, issue: IssueFn
+) -> None:
+    issue(account, "100.00")
+    payment = _start(account, owner)
+    paypal.approve(payment.order_id)
+    paypal.fail_next("capture", status=500)  # no answer, and nothing captured
+    payment = payment_paypal_capture(payment_id=payment.pk)
+    assert payment.state == Payment.State.PROCESSING
+    assert amount_payable(account, "USD") == D("0.00")
+
+    paypal.orders[payment.order_id].status = "VOIDED"  # PayPal gave the approval up
+    payments_settle(now=timezone.now() + timedelta(minutes=5))
+
+    payment.refresh_from_db()
+    assert payment.state == Payment.State.FAILED
+    assert amount_payable(account, "USD") == D("100.00")
+    assert _captures(paypal) == 1
+
+
+def test_a_pending_paypal_refund_is_settled_by_looking_it_up(
+    paypal: FakePayPal, account: Account, owner: User, rep: User, issue: IssueFn
+) -> None:
+    issue(account, "100.00")
+    payment = _start(account, owner)
+    paypal.approve(payment.order_id)
+    payment = payment_paypal_capture(payment_id=payment.pk)
+    paypal.refund_status = "PENDING"
+
+    refund = payment_refund(
+        payment=payment, amount=D("40.00"), reason="Goodwill", by=rep, key=new_key()
+    )
+    assert refund.state == PaymentRefund.State.PENDING
+    assert not refund.documents.exists()
+    refunds_settle(now=timezone.now() + timedelta(minutes=5))
+    refund.refresh_from_db()
+    assert refund.state == PaymentRefund.State.PENDING
+
+    paypal.refunds[refund.reference].status = "COMPLETED"
+    refunds_settle(now=timezone.now() + timedelta(minutes=5))
+
+    refund.refresh_from_db()
+    assert refund.state == PaymentRefund.State.SUCCEEDED
+    assert refund.documents.count() == 1
+    assert len(paypal.requests_to("POST", f"/v2/payments/captures/{payment.reference}")) == 1

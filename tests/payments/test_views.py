@@ -113,7 +113,7 @@ def test_past_the_limit_a_clear_429_and_no_card(owner_client: Client, card_token
     owner_client.post(ADD, _form(card_token=card_token("4000000000000002")))
     response = owner_client.post(ADD, _form(card_token=card_token()))
     assert response.status_code == 429
-    assert "Too many cards were added recently" in response.content.decode()
+    assert "Too many cards were tried recently" in response.content.decode()
     assert PaymentMethod.objects.count() == 1
 
 
