@@ -24,7 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import Case, Q, Sum, Value, When
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -542,22 +542,39 @@ def _apply(payment: Payment) -> None:
     """Apply a succeeded payment to the account's open invoices in its currency, oldest
     first; the caller holds the account's lock. Whatever is left over (the balance shrank
     while the gateway answered) is refunded by a worker after the commit."""
-    invoices = list(
-        Invoice.objects.select_for_update()
-        .filter(account=payment.account, currency=payment.currency, state=Invoice.State.OPEN)
-        .order_by("pk")
-    )
+    # The account's lock serialises every payment of the account, so the open invoices are
+    # read in the order they are paid and each is locked only when it is paid
+    # (`invoice_apply_payment`): a payment costs the same however many invoices are open.
     # An automatic charge pays the invoice it was made for first.
     first = payment.autocharge.invoice_id if payment.autocharge is not None else None
+    open_invoices = (
+        Invoice.objects.filter(
+            account=payment.account, currency=payment.currency, state=Invoice.State.OPEN
+        )
+        .annotate(
+            is_first=Case(When(pk=first, then=Value(0)), default=Value(1)),
+        )
+        .order_by("is_first", "issue_date", "pk")
+    )
     left = payment.amount
-    for invoice in sorted(invoices, key=lambda i: (i.pk != first, i.issue_date, i.pk)):
-        if left <= 0:
+    paid = []
+    while left > 0:
+        # Paid invoices leave the open ones, so each batch starts from the top again.
+        batch = list(open_invoices[:20])
+        if not batch:
             break
-        part = min(left, invoice.balance)
-        allocation = invoice_apply_payment(invoice=invoice, amount=part, currency=payment.currency)
-        PaymentAllocation.objects.create(payment=payment, allocation=allocation)
-        left -= part
-    autocharges_stop_paid([invoice.pk for invoice in invoices])
+        for invoice in batch:
+            if left <= 0:
+                break
+            part = min(left, invoice.balance)
+            allocation = invoice_apply_payment(
+                invoice=invoice, amount=part, currency=payment.currency
+            )
+            PaymentAllocation.objects.create(payment=payment, allocation=allocation)
+            left -= part
+            if part == invoice.balance:
+                paid.append(invoice.pk)
+    autocharges_stop_paid(paid)
     if left > 0:
         from .tasks import refund_unapplied_task
 

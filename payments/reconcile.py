@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import F, Q, Sum
+from django.db.models import DecimalField, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from invoices.models import Allocation
@@ -41,17 +42,21 @@ def find_payment_mismatches() -> list[str]:
             )
     # Money a payment could not apply is refunded by a worker soon after; an hour later it
     # must be refunded, or being refunded.
-    settled_before = timezone.now() - timedelta(hours=1)
-    for payment in payments.filter(
-        state=Payment.State.SUCCEEDED, completed_at__lt=settled_before
-    ).values("pk", "amount", "currency", "applied"):
-        unapplied = payment["amount"] - (payment["applied"] or Decimal(0))
-        given = PaymentRefund.objects.filter(
-            payment_id=payment["pk"], state__in=PaymentRefund.COUNTED
-        ).aggregate(total=Sum("amount"))["total"] or Decimal(0)
-        if unapplied > given:
+    given = Subquery(
+        PaymentRefund.objects.filter(payment=OuterRef("pk"), state__in=PaymentRefund.COUNTED)
+        .values("payment")
+        .annotate(total=Sum("amount"))
+        .values("total"),
+        output_field=DecimalField(max_digits=18, decimal_places=3),
+    )
+    settled = payments.filter(
+        state=Payment.State.SUCCEEDED, completed_at__lt=timezone.now() - timedelta(hours=1)
+    ).annotate(given=Coalesce(given, Value(Decimal(0))))
+    for done in settled.values("pk", "amount", "currency", "applied", "given"):
+        unapplied = done["amount"] - (done["applied"] or Decimal(0))
+        if unapplied > done["given"]:
             problems.append(
-                f"Payment {payment['pk']} has {unapplied - given} {payment['currency']} "
+                f"Payment {done['pk']} has {unapplied - done['given']} {done['currency']} "
                 "neither applied nor refunded"
             )
     refunded = Payment.objects.annotate(

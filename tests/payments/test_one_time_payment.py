@@ -517,3 +517,18 @@ def test_money_a_payment_could_not_apply_is_refunded_by_itself(
     assert not refund.documents.exists()  # the money never paid an invoice
     assert refundable(payment) == D("70.00")
     assert find_payment_mismatches() == []
+
+
+def test_a_payment_pays_many_invoices_in_order_whatever_their_number(
+    account: Account, owner: User, issue: IssueFn, card_token
+) -> None:
+    invoices = [
+        issue(account, "10.00", on=date(2026, 10, 1) + timedelta(days=n)) for n in range(25)
+    ]
+
+    payment = _pay(account, owner, card_token(), "245.00")
+
+    assert [a.allocation.invoice for a in payment.allocations.order_by("pk")] == invoices
+    for invoice in invoices:
+        invoice.refresh_from_db()
+    assert [i.balance for i in invoices] == [D("0.00")] * 24 + [D("5.00")]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Account, User
 from invoices.services import invoice_apply_payment
@@ -64,3 +66,25 @@ def test_a_payment_that_did_not_succeed_but_applied_money_is_caught(
     )
     Payment.objects.filter(pk=payment.pk).update(state=Payment.State.FAILED)
     assert find_payment_mismatches() == [f"Payment {payment.pk} is failed but applied 60.000"]
+
+
+def test_money_neither_applied_nor_refunded_is_caught_after_an_hour(
+    account: Account, owner: User, issue: IssueFn, card_token
+) -> None:
+    issue(account, "100.00")
+    payment = payment_pay_by_card(
+        account=account,
+        by=owner,
+        token=card_token(),
+        amount=Decimal("60.00"),
+        currency="USD",
+        key=new_key(),
+        address=BillingAddress.of_account(account),
+    )
+    Payment.objects.filter(pk=payment.pk).update(amount=Decimal("80.00"))
+    assert find_payment_mismatches() == []  # the refund of the rest may still be on its way
+
+    Payment.objects.filter(pk=payment.pk).update(completed_at=timezone.now() - timedelta(hours=2))
+    assert find_payment_mismatches() == [
+        f"Payment {payment.pk} has 20.000 USD neither applied nor refunded"
+    ]

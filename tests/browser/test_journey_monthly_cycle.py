@@ -1,0 +1,90 @@
+"""J5 as the customer sees it: an automatic charge declined on the card on file shows on the
+Payments page with what to do, and paying the balance once clears it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from accounts.models import Account, User
+from invoices.models import RecurringCharge
+from payments.billing import billing_run
+from payments.checkout import amount_owed
+from payments.models import AutoCharge
+from payments.services import (
+    BillingAddress,
+    payment_method_add,
+    payment_method_approve,
+    payment_method_set_monthly,
+    payment_method_verify,
+)
+from sandbox_gateway.processor import tokenize
+from tests.browser.conftest import sign_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def declined(transactional_db: None, settings, tmp_path) -> Account:
+    """The demo account, whose monthly card now declines, billed for a new server today."""
+    settings.MEDIA_ROOT = tmp_path
+    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    account = Account.objects.get(memberships__user__email="demo@example.com")
+    demo = User.objects.get(email="demo@example.com")
+    rep = User.objects.get(email="rep@example.com")
+    card, _errors = tokenize(
+        number="4000000000000341",
+        exp_month="12",
+        exp_year=str(timezone.localdate().year + 2),
+        cvc="123",
+        holder="WANG XIAOMING",
+        today=timezone.localdate(),
+    )
+    assert card is not None
+    method = payment_method_add(
+        account=account,
+        by=demo,
+        token=card.token,
+        address=BillingAddress.of_account(account),
+        contact_email=demo.email,
+    )
+    method = payment_method_approve(payment_method=payment_method_verify(method.pk), by=rep)
+    payment_method_set_monthly(payment_method=method, by=demo)
+    RecurringCharge.objects.create(
+        account=account,
+        description="Object Storage 10 TB",
+        unit_price=Decimal("240.00"),
+        starts_on=timezone.localdate(),
+    )
+    billing_run(day=timezone.localdate(), now=timezone.now())
+    assert AutoCharge.objects.get(account=account).declines == 1
+    return account
+
+
+def test_a_declined_automatic_charge_shows_what_to_do_and_paying_once_clears_it(
+    page: Page, declined: Account
+) -> None:
+    sign_in(page, "demo@example.com", "demo-pass-2026")
+    page.goto("/payments/")
+
+    trouble = page.get_by_test_id("failed-autocharges")
+    expect(trouble).to_contain_text("Automatic charges that did not go through")
+    expect(trouble).to_contain_text("Declined once: Your card was declined.")
+    expect(
+        trouble.get_by_role("link", name="add a card or choose another monthly card")
+    ).to_be_visible()
+
+    page.get_by_role("button", name="PayPal").click()
+    page.get_by_role("button", name="Approve").click()
+    expect(page.get_by_test_id("payment-result")).to_have_text(
+        "Thank you: your payment was received"
+    )
+
+    page.goto("/payments/")
+    expect(page.get_by_test_id("failed-autocharges")).to_have_count(0)
+    assert amount_owed(declined, "USD") == Decimal("0.00")
+    assert AutoCharge.objects.get(account=declined).state == AutoCharge.State.STOPPED
