@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account, log_action
@@ -74,7 +75,8 @@ def autocharges_stop_paid(invoice_ids: list[int]) -> None:
 
 
 def autocharges_resume(account: Account, now: datetime) -> None:
-    """A usable card arrived: charges that waited for one are tried at once."""
-    AutoCharge.objects.filter(account=account, state=AutoCharge.State.NO_CARD).update(
-        state=AutoCharge.State.SCHEDULED, next_attempt_at=now, updated_at=now
-    )
+    """A new monthly card: charges that waited for a usable card, or that were declined on
+    the old one and wait for their next try, are tried on it at once."""
+    AutoCharge.objects.filter(account=account).filter(
+        Q(state=AutoCharge.State.NO_CARD) | Q(state=AutoCharge.State.SCHEDULED, declines__gt=0)
+    ).update(state=AutoCharge.State.SCHEDULED, next_attempt_at=now, updated_at=now)

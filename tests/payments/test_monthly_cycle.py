@@ -26,7 +26,13 @@ from payments.checkout import amount_owed, new_key, payment_pay_by_card
 from payments.gateways.base import GatewayUnavailable
 from payments.models import AutoCharge, LateFee, Payment, PaymentMethod
 from payments.reconcile import find_payment_mismatches
-from payments.services import BillingAddress, payment_method_approve, payment_method_remove
+from payments.services import (
+    BillingAddress,
+    payment_method_approve,
+    payment_method_remove,
+    payment_method_set_monthly,
+)
+from payments.tasks import charge_due_task
 from sandbox_gateway.models import SandboxRequest
 
 D = Decimal
@@ -363,3 +369,22 @@ def test_run_billing_dry_run_changes_nothing_and_says_what_it_would_do(
 
     call_command("run_billing", "--date", "2026-10-01", stdout=StringIO())
     assert Payment.objects.get().state == Payment.State.SUCCEEDED
+
+
+def test_a_new_monthly_card_is_charged_at_once_instead_of_waiting_for_the_next_try(
+    account: Account, owner: User, hosting: RecurringCharge, monthly
+) -> None:
+    monthly("4000000000000341")
+    run(date(2026, 10, 1))
+    charge = AutoCharge.objects.get()
+    assert (charge.state, charge.declines) == (AutoCharge.State.SCHEDULED, 1)
+
+    new = monthly("4242424242424242")
+    payment_method_set_monthly(payment_method=new, by=owner)
+    charge.refresh_from_db()
+    assert charge.next_attempt_at is not None and charge.next_attempt_at <= timezone.now()
+
+    assert charge_due_task() == 1
+    charge.refresh_from_db()
+    assert charge.state == AutoCharge.State.SUCCEEDED
+    assert charge.payments.get(state=Payment.State.SUCCEEDED).payment_method == new
