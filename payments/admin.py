@@ -16,6 +16,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from invoices.services import InvoiceError
+
 from .billing import late_fee_waive
 from .checkout import PaymentError, new_key, payment_applied
 from .models import (
@@ -380,7 +382,11 @@ class LateFeeAdmin(admin.ModelAdmin[LateFee]):
     def waive(self, request: HttpRequest, queryset: QuerySet[LateFee]) -> None:
         waived = 0
         for late_fee in queryset.filter(waiver__isnull=True):
-            late_fee_waive(late_fee=late_fee, by=request.user)  # type: ignore[arg-type]
+            try:
+                late_fee_waive(late_fee=late_fee, by=request.user)  # type: ignore[arg-type]
+            except InvoiceError as error:
+                self.message_user(request, f"{late_fee.fee_invoice}: {error}", messages.WARNING)
+                continue
             waived += 1
         self.message_user(
             request,

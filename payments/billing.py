@@ -18,12 +18,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, User, log_action
 from invoices.models import Invoice
-from invoices.money import format_money, round_money
+from invoices.money import round_money
 from invoices.services import (
     ItemSpec,
     accounts_due_for_run,
@@ -196,13 +196,13 @@ def _start_charge(account: Account, charge: AutoCharge, now: datetime) -> Paymen
         charge.next_attempt_at = None
         charge.save(update_fields=["state", "next_attempt_at", "updated_at"])
         return None
-    card = usable_card(account, now.date())
+    card = usable_card(account, timezone.localdate(now))
     if card is None:
         charge.state = AutoCharge.State.NO_CARD
         charge.next_attempt_at = None
         charge.save(update_fields=["state", "next_attempt_at", "updated_at"])
         log_action("payments.autocharge.no_card", obj=invoice, account=account)
-        tell_no_card(account, key=f"payments.autocharge.{charge.pk}.no_card")
+        tell_no_card(account)
         return None
     amount = min(invoice.balance, amount_payable(account, invoice.currency))
     if amount <= 0:
@@ -306,10 +306,11 @@ def _charge_late_fee(invoice_id: int, day: date) -> LateFee | None:
             "number": invoice.number,
             "due": invoice.due_date.isoformat(),
         }
+        category = _("Late fee")
     fee_invoice = invoice_issue_one_time(
         account=account,
         currency=invoice.currency,
-        items=[ItemSpec(description=description, category="Late fee", unit_price=amount)],
+        items=[ItemSpec(description=description, category=category, unit_price=amount)],
         issue_date=day,
         reason=description,
     )
@@ -327,12 +328,7 @@ def _charge_late_fee(invoice_id: int, day: date) -> LateFee | None:
         account,
         key=f"payments.late_fee.{late_fee.pk}",
         template="late_fee",
-        context={
-            "invoice": invoice,
-            "fee": format_money(amount, invoice.currency),
-            "overdue": format_money(invoice.balance, invoice.currency),
-            "fee_invoice": fee_invoice,
-        },
+        context={"invoice": invoice, "late_fee": late_fee, "fee_invoice": fee_invoice},
     )
     return late_fee
 
@@ -343,10 +339,12 @@ def late_fee_waive(*, late_fee: LateFee, by: User, reason: str = "") -> LateFee:
     late_fee = LateFee.objects.select_for_update().select_related("fee_invoice").get(pk=late_fee.pk)
     if late_fee.waiver_id is not None:
         return late_fee
+    with translation.override(late_fee.fee_invoice.account.language):
+        reason = reason or _("Late fee waived")
     late_fee.waiver = invoice_issue_credit(
         original=late_fee.fee_invoice,
         amount=late_fee.fee_invoice.total,
-        reason=reason or "Late fee waived",
+        reason=reason,
         by=by,
     )
     late_fee.waived_by = by

@@ -645,8 +645,11 @@ def _settle_card(payment: Payment, now: datetime | None = None) -> Payment:
     except (GatewayTimeout, GatewayUnavailable):
         return payment
     if result is None:
-        # The gateway never received the charge: nothing moved, and nothing is retried.
-        result = GatewayResult(outcome=Outcome.FAILED, message="The gateway never received it.")
+        # The gateway never received the charge: nothing moved. Not a decline either: an
+        # automatic charge is tried again soon.
+        result = GatewayResult(
+            outcome=Outcome.FAILED, message="The gateway never received it.", retryable=True
+        )
     return payment_record_outcome(
         payment_id=payment.pk, attempt_id=attempt.pk, result=result, now=now
     )

@@ -25,8 +25,15 @@ def autocharge_record_outcome(payment: Payment, result: GatewayResult, now: date
     if charge.state != AutoCharge.State.CHARGING:
         return
     if payment.state == Payment.State.SUCCEEDED:
-        charge.state = AutoCharge.State.SUCCEEDED
-        charge.save(update_fields=["state", "updated_at"])
+        owed = Invoice.objects.values_list("balance", flat=True).get(pk=charge.invoice_id)
+        if owed > 0:
+            # Only part was charged (another payment of the balance was under way and has
+            # not gone through): charge the rest later.
+            charge.state = AutoCharge.State.SCHEDULED
+            charge.next_attempt_at = now + timedelta(hours=1)
+        else:
+            charge.state = AutoCharge.State.SUCCEEDED
+        charge.save(update_fields=["state", "next_attempt_at", "updated_at"])
         return
     if payment.state == Payment.State.PENDING:
         return
@@ -47,9 +54,12 @@ def autocharge_record_outcome(payment: Payment, result: GatewayResult, now: date
     charge.first_declined_at = charge.first_declined_at or now
     schedule = settings.DUNNING_RETRY_DAYS
     if charge.declines <= len(schedule):
+        # Days after the first decline; never sooner than a day after this one (a decline
+        # on a card set long after the first would otherwise be retried at once).
         charge.state = AutoCharge.State.SCHEDULED
-        charge.next_attempt_at = charge.first_declined_at + timedelta(
-            days=schedule[charge.declines - 1]
+        charge.next_attempt_at = max(
+            charge.first_declined_at + timedelta(days=schedule[charge.declines - 1]),
+            now + timedelta(days=1),
         )
     else:
         charge.state = AutoCharge.State.FAILED
@@ -75,8 +85,9 @@ def autocharges_stop_paid(invoice_ids: list[int]) -> None:
 
 
 def autocharges_resume(account: Account, now: datetime) -> None:
-    """A new monthly card: charges that waited for a usable card, or that were declined on
-    the old one and wait for their next try, are tried on it at once."""
-    AutoCharge.objects.filter(account=account).filter(
-        Q(state=AutoCharge.State.NO_CARD) | Q(state=AutoCharge.State.SCHEDULED, declines__gt=0)
+    """A new monthly card: charges of unpaid invoices that waited for a usable card, were
+    declined on the old one or ran out of tries are tried on it at once."""
+    AutoCharge.objects.filter(account=account, invoice__state=Invoice.State.OPEN).filter(
+        Q(state__in=[AutoCharge.State.NO_CARD, AutoCharge.State.FAILED])
+        | Q(state=AutoCharge.State.SCHEDULED, declines__gt=0)
     ).update(state=AutoCharge.State.SCHEDULED, next_attempt_at=now, updated_at=now)

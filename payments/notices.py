@@ -14,7 +14,6 @@ from django.utils import translation
 from accounts.models import Account, Membership
 from accounts.outbox import email_queue
 from invoices.models import Invoice
-from invoices.money import format_money
 
 from .models import AutoCharge, Payment, PaymentMethod
 
@@ -34,7 +33,16 @@ def _contacts(account: Account) -> list[str]:
     return sorted(emails)
 
 
-def tell(account: Account, *, key: str, template: str, context: dict[str, Any]) -> None:
+def tell(
+    account: Account,
+    *,
+    key: str,
+    template: str,
+    context: dict[str, Any],
+    also_to: tuple[str, ...] = (),
+) -> None:
+    """Queue a notice; `context` holds objects and amounts, formatted by the templates in
+    the account's language."""
     site = settings.SITE_URL.rstrip("/")
     with translation.override(account.language):
         full = {
@@ -48,33 +56,39 @@ def tell(account: Account, *, key: str, template: str, context: dict[str, Any]) 
     email_queue(
         key=key,
         account=account,
-        to=_contacts(account),
+        to=sorted({*_contacts(account), *also_to}),
         subject=" ".join(subject.split()),
         body=body,
     )
 
 
-def tell_no_card(account: Account, *, key: str) -> None:
-    tell(account, key=key, template="no_usable_card", context={})
+def tell_no_card(account: Account, *, lost: PaymentMethod | None = None) -> None:
+    """There is no card to charge: told once per card lost (or once if there never was
+    one), however many invoices wait for it."""
+    if lost is None:
+        lost = PaymentMethod.objects.filter(account=account).order_by("-pk").first()
+    tell(
+        account,
+        key=f"payments.no_usable_card.{account.pk}.{lost.pk if lost else 0}",
+        template="no_usable_card",
+        context={},
+        also_to=(lost.contact_email,) if lost else (),
+    )
 
 
 def tell_declined(charge: AutoCharge, payment: Payment) -> None:
-    invoice = Invoice.objects.get(pk=charge.invoice_id)
     tell(
         payment.account,
         key=f"payments.autocharge.{charge.pk}.declined.{charge.declines}",
         template="charge_declined",
         context={
             "charge": charge,
-            "invoice": invoice,
-            "amount": format_money(payment.amount, payment.currency),
-            "card": f"{payment.method_label}",
-            "reason": charge.reason,
-            "next_attempt": charge.next_attempt_at,
+            "invoice": Invoice.objects.get(pk=charge.invoice_id),
+            "payment": payment,
         },
     )
 
 
 def notify_card_unusable(method: PaymentMethod) -> None:
     """The monthly card stopped being usable (expired): tell the account at once."""
-    tell_no_card(method.account, key=f"payments.no_usable_card.{method.pk}")
+    tell_no_card(method.account, lost=method)

@@ -306,6 +306,10 @@ PAYMENTS_PER_PAGE = env.int("PAYMENTS_PER_PAGE", default=20)
 # The monthly cycle: a declined automatic charge is tried again this many days after the first
 # decline; a processing error (nothing was declined) is tried again sooner, a few times.
 DUNNING_RETRY_DAYS = env.list("DUNNING_RETRY_DAYS", cast=int, default=[1, 3, 7])
+if any(d <= 0 for d in DUNNING_RETRY_DAYS) or sorted(set(DUNNING_RETRY_DAYS)) != DUNNING_RETRY_DAYS:
+    raise ImproperlyConfigured(
+        "DUNNING_RETRY_DAYS must be increasing days after the first decline."
+    )
 DUNNING_PROCESSING_RETRY_MINUTES = env.int("DUNNING_PROCESSING_RETRY_MINUTES", default=60)
 DUNNING_PROCESSING_RETRIES = env.int("DUNNING_PROCESSING_RETRIES", default=3)
 # Late fees: an invoice still unpaid LATE_FEE_GRACE_DAYS after its due date gets a One-time

@@ -9,12 +9,13 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from accounts.models import Account, OutboundEmail, User
 from invoices.balances import find_balance_mismatches
 from invoices.models import Invoice, RecurringCharge
+from invoices.services import recurring_run_account
 from payments import billing
 from payments.billing import (
     autocharge_attempt,
@@ -22,7 +23,7 @@ from payments.billing import (
     billing_run_account,
     late_fee_waive,
 )
-from payments.checkout import amount_owed, new_key, payment_pay_by_card
+from payments.checkout import amount_owed, new_key, payment_pay_by_card, payments_settle
 from payments.gateways.base import GatewayUnavailable
 from payments.models import AutoCharge, LateFee, Payment, PaymentMethod
 from payments.reconcile import find_payment_mismatches
@@ -224,9 +225,11 @@ def test_an_account_without_a_usable_card_is_told_at_once_and_charged_when_one_a
 
     charge = AutoCharge.objects.get()
     assert charge.state == AutoCharge.State.NO_CARD
-    assert emails(account)[-1] == f"payments.autocharge.{charge.pk}.no_card"
-    run(date(2026, 10, 2))
-    assert emails(account).count(f"payments.autocharge.{charge.pk}.no_card") == 1
+    notice = f"payments.no_usable_card.{account.pk}.0"
+    assert emails(account)[-1] == notice
+    run(date(2026, 11, 1))  # another invoice waits for a card: no second notice
+    assert AutoCharge.objects.filter(state=AutoCharge.State.NO_CARD).count() == 2
+    assert emails(account).count(notice) == 1
 
     payment_method_approve(payment_method=add_card(account, owner), by=rep)
     charge.refresh_from_db()
@@ -258,7 +261,9 @@ def test_an_expired_monthly_card_stops_being_charged_and_the_account_is_told(
 
     card.refresh_from_db()
     assert card.state == PaymentMethod.State.EXPIRED and not card.is_monthly
-    assert f"payments.no_usable_card.{card.pk}" in emails(account)
+    notice = f"payments.no_usable_card.{account.pk}.{card.pk}"
+    assert emails(account).count(notice) == 1
+    assert card.contact_email in OutboundEmail.objects.get(key=notice).to
     assert AutoCharge.objects.get().state == AutoCharge.State.NO_CARD
     assert not SandboxRequest.objects.filter(kind="charge").exists()
 
@@ -388,3 +393,125 @@ def test_a_new_monthly_card_is_charged_at_once_instead_of_waiting_for_the_next_t
     charge.refresh_from_db()
     assert charge.state == AutoCharge.State.SUCCEEDED
     assert charge.payments.get(state=Payment.State.SUCCEEDED).payment_method == new
+
+
+def test_a_partial_automatic_charge_charges_the_rest_later(
+    account: Account, owner: User, hosting: RecurringCharge, monthly, card_token
+) -> None:
+    monthly("4242424242424242")
+    day = date(2026, 10, 1)
+    recurring_run_account(account=account, day=day)  # issued; not charged yet
+    invoice = Invoice.objects.get()
+    # A one-time payment of 60.00 is under way (its answer was lost) when the card on file
+    # is charged: only the other 40.00 may be charged.
+    lost = payment_pay_by_card(
+        account=account,
+        by=owner,
+        token=card_token("4000000000005134"),
+        amount=D("60.00"),
+        currency="USD",
+        key=new_key(),
+        address=BillingAddress.of_account(account),
+    )
+    assert lost.state == Payment.State.PROCESSING
+    charge = AutoCharge.objects.create(invoice=invoice, account=account, next_attempt_at=at(day))
+
+    charge = autocharge_attempt(autocharge_id=charge.pk, now=at(day))
+    assert charge.payments.get().amount == D("40.00")
+    assert charge.state == AutoCharge.State.SCHEDULED  # 60.00 is still owed
+
+    # The lost payment turns out never to have happened; the rest is charged next time.
+    payments_settle(now=timezone.now() + timedelta(minutes=5))
+    autocharge_attempt(autocharge_id=charge.pk, now=at(day) + timedelta(hours=2))
+    charge.refresh_from_db()
+    invoice.refresh_from_db()
+    assert charge.state == AutoCharge.State.SUCCEEDED
+    assert invoice.balance == D("0.00")
+
+
+def test_a_decline_long_after_the_first_is_retried_a_day_later_not_at_once(
+    account: Account, owner: User, hosting: RecurringCharge, monthly
+) -> None:
+    monthly("4000000000000341")
+    run(date(2026, 10, 1))  # first decline, 1 October
+    charge = AutoCharge.objects.get()
+    # Weeks later the customer makes another card monthly; it declines too.
+    again = monthly("4000000000000341")
+    payment_method_set_monthly(payment_method=again, by=owner)
+    later = timezone.now() + timedelta(minutes=1)
+    autocharge_attempt(autocharge_id=charge.pk, now=later)
+
+    charge.refresh_from_db()
+    assert (charge.state, charge.declines) == (AutoCharge.State.SCHEDULED, 2)
+    assert charge.next_attempt_at == later + timedelta(days=1)
+
+
+def test_a_charge_the_gateway_never_received_is_retried_soon_and_not_called_a_decline(
+    account: Account, hosting: RecurringCharge, monthly, monkeypatch
+) -> None:
+    monthly("4242424242424242")
+    gateway = billing.card_gateway()
+
+    def die_before_sending(**kwargs: object) -> object:
+        raise SystemExit("the worker died before calling the gateway")
+
+    monkeypatch.setattr(gateway, "charge", die_before_sending)
+    with pytest.raises(SystemExit):
+        run(date(2026, 10, 1))
+    monkeypatch.undo()
+    charge = AutoCharge.objects.get()
+    assert charge.state == AutoCharge.State.CHARGING
+
+    rerun = timezone.now() + timedelta(minutes=5)
+    autocharge_attempt(autocharge_id=charge.pk, now=rerun)
+    charge.refresh_from_db()
+    assert (charge.state, charge.declines, charge.processing_errors) == (
+        AutoCharge.State.SCHEDULED,
+        0,
+        1,
+    )
+    assert not any(".declined." in key for key in emails(account))
+    autocharge_attempt(autocharge_id=charge.pk, now=charge.next_attempt_at)
+    charge.refresh_from_db()
+    assert charge.state == AutoCharge.State.SUCCEEDED
+    assert SandboxRequest.objects.filter(kind="charge").count() == 1
+
+
+def test_notices_are_in_the_accounts_language_with_its_money_format(
+    account: Account, hosting: RecurringCharge, monthly, settings
+) -> None:
+    account.language = "zh-hans"
+    account.save(update_fields=["language"])
+    settings.LATE_FEE_FIXED = {}
+    monthly("4000000000000341")
+    for day in (date(2026, 10, 1), date(2026, 11, 15)):
+        run(day)
+
+    declined = OutboundEmail.objects.filter(key__endswith=".declined.1").order_by("pk")[0]
+    assert "扣款被拒绝" in declined.body and "US$100.00" in declined.body
+    assert "存档的信用卡" in declined.body and "Card on file" not in declined.body
+    assert "Your card was declined" not in declined.body
+    late = OutboundEmail.objects.get(key__startswith="payments.late_fee.")
+    assert "滞纳金" in late.subject and "US$1.50" in late.body
+
+
+def test_a_new_card_is_charged_for_invoices_whose_tries_ran_out(
+    account: Account, owner: User, hosting: RecurringCharge, monthly
+) -> None:
+    monthly("4000000000000341")
+    for day in days(date(2026, 10, 1), date(2026, 10, 8)):
+        run(day)
+    charge = AutoCharge.objects.get()
+    assert charge.state == AutoCharge.State.FAILED
+
+    new = monthly("4242424242424242")
+    payment_method_set_monthly(payment_method=new, by=owner)
+    autocharge_attempt(autocharge_id=charge.pk, now=timezone.now())
+
+    charge.refresh_from_db()
+    assert charge.state == AutoCharge.State.SUCCEEDED
+
+
+def test_run_billing_refuses_a_day_that_has_not_come() -> None:
+    with pytest.raises(CommandError, match="not come yet"):
+        call_command("run_billing", "--date", "2999-01-01", stdout=StringIO())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -28,12 +28,10 @@ class Command(BaseCommand):
             day = date.fromisoformat(options["date"]) if options["date"] else timezone.localdate()
         except ValueError as error:
             raise CommandError(f"--date: {error}") from error
-        # Today runs as of now; another day as of its end (what was due that day is done).
-        now = (
-            timezone.now()
-            if day == timezone.localdate()
-            else timezone.make_aware(datetime.combine(day, time.max))
-        )
+        if day > timezone.localdate():
+            raise CommandError("--date: a day that has not come yet cannot be billed.")
+        # A past day is billed now: the charges it makes are made now.
+        now = timezone.now()
         if options["dry_run"]:
             self._plan(day, now)
             return
