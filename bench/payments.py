@@ -85,7 +85,6 @@ from decimal import Decimal
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -98,7 +97,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if sys.path[0] != str(ROOT):
     sys.path.insert(0, str(ROOT))
 
-from bench.harness.common import BenchError, bench_environment, percentile  # noqa: E402
+from bench.harness.common import (  # noqa: E402
+    BenchError,
+    bench_environment,
+    own_database_url,
+    percentile,
+    recreate_database,
+)
 
 # The data.
 INVOICES = 200
@@ -124,45 +129,7 @@ SQL_SAMPLE = 100  # the payment whose statements are compared with the first's
 
 def payments_database_url(url: str) -> tuple[str, str]:
     """The URL and name of this benchmark's database: DATABASE_URL's name + "_payments"."""
-    import environ
-
-    parsed = environ.Env.db_url_config(url)
-    if "postgresql" not in str(parsed["ENGINE"]):
-        raise BenchError(f"DATABASE_URL must point at PostgreSQL, not {parsed['ENGINE']}.")
-    name = f"{parsed['NAME']}_payments"
-    if "bench" not in name:
-        raise BenchError(
-            f"The benchmark drops and recreates {name!r}; give the benchmarks a database whose "
-            "name contains 'bench' (portal_bench)."
-        )
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}")), name
-
-
-def recreate_database(url: str, name: str) -> None:
-    import environ
-    import psycopg
-    from psycopg import sql
-
-    parsed = environ.Env.db_url_config(url)
-    options = {
-        "user": str(parsed.get("USER") or ""),
-        "password": str(parsed.get("PASSWORD") or ""),
-        "host": str(parsed.get("HOST") or ""),
-        "port": str(parsed.get("PORT") or ""),
-    }
-    conninfo = psycopg.conninfo.make_conninfo(
-        dbname="postgres", **{key: value for key, value in options.items() if value}
-    )
-    try:
-        with psycopg.connect(conninfo, autocommit=True) as connection:
-            identifier = sql.Identifier(name)
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(identifier)
-            )
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(identifier))
-    except psycopg.OperationalError as error:
-        raise BenchError(f"Cannot reach PostgreSQL: {error}".strip()) from error
+    return own_database_url(url, "_payments")
 
 
 def setup_django() -> None:

@@ -100,9 +100,8 @@ def billing_run_account(*, account_id: int, day: date, now: datetime) -> Account
         for invoice in run.issued:
             invoice.refresh_from_db(fields=["balance", "state"])
             if invoice.balance > 0:
-                AutoCharge.objects.get_or_create(
-                    invoice=invoice, defaults={"account": account, "next_attempt_at": now}
-                )
+                # Issued in this very transaction: it has no automatic charge yet.
+                AutoCharge.objects.create(invoice=invoice, account=account, next_attempt_at=now)
     due = AutoCharge.objects.filter(
         account_id=account_id, state=AutoCharge.State.SCHEDULED, next_attempt_at__lte=now
     ).order_by("invoice__issue_date", "invoice_id")

@@ -1,10 +1,17 @@
-"""What every benchmark shares: its environment, its failure and its percentile."""
+"""What every benchmark shares: its environment, its own database, its failure and its
+percentile."""
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    import psycopg
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal_bench"
 SETTINGS_MODULE = "bench.harness.settings"
@@ -40,3 +47,70 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     """The nearest-rank percentile (0.5: the median, 0.95: p95) of `values`."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+def own_database_url(url: str, suffix: str) -> tuple[str, str]:
+    """A benchmark's own database next to DATABASE_URL's: its URL and its name (the name +
+    `suffix`). Refused unless it is PostgreSQL and the name says "bench": it is dropped."""
+    import environ
+
+    parsed = environ.Env.db_url_config(url)
+    if "postgresql" not in str(parsed["ENGINE"]):
+        raise BenchError(f"DATABASE_URL must point at PostgreSQL, not {parsed['ENGINE']}.")
+    name = f"{parsed['NAME']}{suffix}"
+    if "bench" not in name:
+        raise BenchError(
+            f"The benchmark drops and recreates {name!r}; give the benchmarks a database whose "
+            "name contains 'bench' (portal_bench)."
+        )
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}")), name
+
+
+@contextmanager
+def postgres(url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection to the server's `postgres` database, for creating and dropping others."""
+    import environ
+    import psycopg
+
+    parsed = environ.Env.db_url_config(url)
+    options = {
+        "user": str(parsed.get("USER") or ""),
+        "password": str(parsed.get("PASSWORD") or ""),
+        "host": str(parsed.get("HOST") or ""),
+        "port": str(parsed.get("PORT") or ""),
+    }
+    conninfo = psycopg.conninfo.make_conninfo(
+        dbname="postgres", **{key: value for key, value in options.items() if value}
+    )
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            yield connection
+    except psycopg.OperationalError as error:
+        raise BenchError(f"Cannot reach PostgreSQL: {error}".strip()) from error
+
+
+def recreate_database(url: str, name: str, template: str | None = None) -> None:
+    """Drop `name` and create it again, empty or as a copy of `template`."""
+    from psycopg import sql
+
+    with postgres(url) as connection:
+        identifier = sql.Identifier(name)
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(identifier))
+        if template is None:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(identifier))
+        else:
+            connection.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    identifier, sql.Identifier(template)
+                )
+            )
+
+
+def drop_database(url: str, name: str) -> None:
+    from psycopg import sql
+
+    with postgres(url) as connection:
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
