@@ -46,9 +46,14 @@ class Command(BaseCommand):
                     f"{invoice.total} {invoice.currency}"
                 )
             for charge in run.charges:
-                self.stdout.write(f"  charge of invoice {charge.invoice_id}: {charge.state}")
+                self.stdout.write(
+                    f"  charge of {charge.invoice.number}: {charge.get_state_display()}"
+                )
             for fee in run.late_fees:
-                self.stdout.write(f"  late fee {fee.fee_invoice_id} on invoice {fee.invoice_id}")
+                self.stdout.write(
+                    f"  late fee {fee.fee_invoice.number}: {fee.fee_invoice.total} "
+                    f"{fee.fee_invoice.currency} on {fee.invoice.number}"
+                )
         issued = sum(len(run.issued) for run in runs)
         charged = sum(len(run.charges) for run in runs)
         fees = sum(len(run.late_fees) for run in runs)
