@@ -40,6 +40,7 @@ from invoices.services import invoice_apply_payment
 from .dunning import autocharge_record_outcome, autocharges_stop_paid
 from .gateways import card_gateway, paypal_gateway
 from .gateways.base import (
+    PAYPAL_CURRENCIES,
     GatewayResult,
     GatewayTimeout,
     GatewayUnavailable,
@@ -279,6 +280,11 @@ def payment_paypal_start(
         account = Account.objects.select_for_update().get(pk=account.pk)
         payment = _existing(key, account)
         if payment is None:
+            if currency not in PAYPAL_CURRENCIES:
+                raise PaymentError(
+                    _("PayPal does not take payments in %(currency)s. Pay by card.")
+                    % {"currency": currency}
+                )
             validate_amount(account=account, amount=amount, currency=currency)
             payment = _create(
                 account=account,

@@ -36,6 +36,7 @@ from .checkout import (
 )
 from .forms import AddCardForm, CardPaymentForm, PaymentForm
 from .gateways import card_gateway
+from .gateways.base import PAYPAL_CURRENCIES
 from .models import AutoCharge, Payment, PaymentAllocation, PaymentMethod, PaymentRefund
 from .receipts import receipt_pdf
 from .services import (
@@ -253,6 +254,7 @@ def _payment_page(
             "owed": owed,
             "currency": currency,
             "in_flight": in_flight,
+            "paypal": currency in PAYPAL_CURRENCIES,
             "can_pay": can_pay,
             "form": form,
             "card_form": card_form,

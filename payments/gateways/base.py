@@ -106,6 +106,16 @@ class CardGateway(Protocol):
 # PayPal: the customer approves an order on PayPal's page; the portal creates and captures it.
 
 
+# The currencies PayPal takes payments in (its REST API's currency codes); BHD, for one, is
+# not among them.
+PAYPAL_CURRENCIES = frozenset(
+    {
+        "AUD", "BRL", "CAD", "CNY", "CZK", "DKK", "EUR", "HKD", "HUF", "ILS", "JPY", "MYR",
+        "MXN", "TWD", "NZD", "NOK", "PHP", "PLN", "GBP", "SGD", "SEK", "CHF", "THB", "USD",
+    }
+)  # fmt: skip
+
+
 class PayPalOrderStatus(StrEnum):
     CREATED = "CREATED"
     SAVED = "SAVED"

@@ -532,3 +532,23 @@ def test_a_payment_pays_many_invoices_in_order_whatever_their_number(
     for invoice in invoices:
         invoice.refresh_from_db()
     assert [i.balance for i in invoices] == [D("0.00")] * 24 + [D("5.00")]
+
+
+def test_paypal_is_not_offered_for_a_currency_it_does_not_take(
+    account: Account, owner: User, issue: IssueFn, client
+) -> None:
+    issue(account, "10.000", currency="BHD")
+    with pytest.raises(PaymentError, match="PayPal does not take payments in BHD"):
+        payment_paypal_start(
+            account=account,
+            by=owner,
+            amount=D("10.000"),
+            currency="BHD",
+            key=new_key(),
+            return_url="http://testserver/r",
+            cancel_url="http://testserver/c",
+        )
+    assert not Payment.objects.exists()
+    client.force_login(owner)
+    page = client.get("/payments/?currency=BHD").content.decode()
+    assert "Pay with Credit Card" in page and 'data-testid="pay-with-paypal"' not in page
