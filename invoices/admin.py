@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin_records import RecordAdminMixin
 from accounts.currencies import CURRENCY_CHOICES
 from accounts.models import Account
 
@@ -21,7 +22,7 @@ from .money import has_valid_precision
 from .services import InvoiceError, ItemSpec, invoice_issue_credit, invoice_issue_one_time
 
 
-class InvoiceItemInline(admin.TabularInline[InvoiceItem, Invoice]):
+class InvoiceItemInline(RecordAdminMixin, admin.TabularInline[InvoiceItem, Invoice]):
     model = InvoiceItem
     readonly_fields = (
         "position",
@@ -37,12 +38,6 @@ class InvoiceItemInline(admin.TabularInline[InvoiceItem, Invoice]):
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class CreditForm(forms.Form):
@@ -67,7 +62,7 @@ class OneTimeInvoiceForm(forms.Form):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin[Invoice]):
+class InvoiceAdmin(RecordAdminMixin, admin.ModelAdmin[Invoice]):
     list_display = [
         "number",
         "account",
@@ -89,15 +84,6 @@ class InvoiceAdmin(admin.ModelAdmin[Invoice]):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # An issued invoice is a document: nothing on it is edited here.
         return [f.name for f in Invoice._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self) -> list[URLPattern]:
         return [

@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from accounts.admin_records import RecordAdminMixin
 from invoices.services import InvoiceError
 
 from .billing import late_fee_waive
@@ -53,7 +54,7 @@ class RejectForm(forms.Form):
 
 
 @admin.register(PaymentMethod)
-class PaymentMethodAdmin(admin.ModelAdmin[PaymentMethod]):
+class PaymentMethodAdmin(RecordAdminMixin, admin.ModelAdmin[PaymentMethod]):
     list_display = [
         "__str__",
         "account",
@@ -69,15 +70,6 @@ class PaymentMethodAdmin(admin.ModelAdmin[PaymentMethod]):
     ordering = ["created_at", "pk"]
     actions = ["approve", "reject"]
     readonly_fields = [f.name for f in PaymentMethod._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("time left to the 24-hour promise"))
     def time_left(self, method: PaymentMethod) -> str:
@@ -157,17 +149,11 @@ class PaymentMethodAdmin(admin.ModelAdmin[PaymentMethod]):
 
 
 @admin.register(GatewayAttempt)
-class GatewayAttemptAdmin(admin.ModelAdmin[GatewayAttempt]):
+class GatewayAttemptAdmin(RecordAdminMixin, admin.ModelAdmin[GatewayAttempt]):
     list_display = ["idempotency_key", "kind", "status", "gateway", "created_at", "completed_at"]
     list_filter = ["kind", "status", "gateway"]
     search_fields = ["idempotency_key", "reference"]
     readonly_fields = [f.name for f in GatewayAttempt._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class RefundForm(forms.Form):
@@ -177,7 +163,7 @@ class RefundForm(forms.Form):
     key = forms.CharField(widget=forms.HiddenInput, min_length=16, max_length=64)
 
 
-class PaymentAllocationInline(admin.TabularInline[PaymentAllocation, Payment]):
+class PaymentAllocationInline(RecordAdminMixin, admin.TabularInline[PaymentAllocation, Payment]):
     model = PaymentAllocation
     fields = readonly_fields = ("invoice", "amount")
     extra = 0
@@ -194,17 +180,8 @@ class PaymentAllocationInline(admin.TabularInline[PaymentAllocation, Payment]):
     def get_queryset(self, request: HttpRequest) -> QuerySet[PaymentAllocation]:
         return super().get_queryset(request).select_related("allocation__invoice")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class PaymentRefundInline(admin.TabularInline[PaymentRefund, Payment]):
+class PaymentRefundInline(RecordAdminMixin, admin.TabularInline[PaymentRefund, Payment]):
     model = PaymentRefund
     fields = readonly_fields = (
         "created_at",
@@ -217,18 +194,9 @@ class PaymentRefundInline(admin.TabularInline[PaymentRefund, Payment]):
     )
     extra = 0
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin[Payment]):
+class PaymentAdmin(RecordAdminMixin, admin.ModelAdmin[Payment]):
     """Payments, read-only; a succeeded one can be refunded (all or part) by staff with the
     permission, through the same service a script would call."""
 
@@ -242,15 +210,6 @@ class PaymentAdmin(admin.ModelAdmin[Payment]):
         "refund_link",
     ]
     inlines = [PaymentAllocationInline, PaymentRefundInline]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("applied to invoices"))
     def applied(self, payment: Payment) -> str:
@@ -327,7 +286,7 @@ class PaymentAdmin(admin.ModelAdmin[Payment]):
 
 
 @admin.register(AutoCharge)
-class AutoChargeAdmin(admin.ModelAdmin[AutoCharge]):
+class AutoChargeAdmin(RecordAdminMixin, admin.ModelAdmin[AutoCharge]):
     """Each account's dunning state: which invoices the card on file is (still) charged for,
     how often it was declined and when it is tried next."""
 
@@ -346,32 +305,14 @@ class AutoChargeAdmin(admin.ModelAdmin[AutoCharge]):
     list_select_related = ["invoice", "account"]
     readonly_fields = [f.name for f in AutoCharge._meta.fields]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(LateFee)
-class LateFeeAdmin(admin.ModelAdmin[LateFee]):
+class LateFeeAdmin(RecordAdminMixin, admin.ModelAdmin[LateFee]):
     list_display = ["fee_invoice", "invoice", "period", "overdue", "created_at", "waiver"]
     list_select_related = ["fee_invoice", "invoice", "waiver"]
     search_fields = ["invoice__number", "fee_invoice__number", "invoice__account__company_name"]
     readonly_fields = [f.name for f in LateFee._meta.fields]
     actions = ["waive"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_waive_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("invoices.add_invoice")
