@@ -162,6 +162,14 @@ class Account(PostalAddress):
     def __str__(self) -> str:
         return self.company_name
 
+    def billing_emails(self) -> list[str]:
+        """Who hears about the account's money: its owners and billing users."""
+        return sorted(
+            self.memberships.filter(
+                role__in=[Membership.Role.OWNER, Membership.Role.BILLING]
+            ).values_list("user__email", flat=True)
+        )
+
 
 class Membership(models.Model):
     """A user's place in an account, and what the role lets them do there."""

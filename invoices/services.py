@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from accounts.models import Account, Membership, User, log_action
+from accounts.models import Account, User, log_action
 from accounts.outbox import email_queue
 
 from .models import Allocation, Invoice, InvoiceItem, NumberSequence, RecurringCharge
@@ -196,9 +196,6 @@ def _after_issue(invoice: Invoice, account: Account) -> None:
     from .tasks import invoice_pdf_task
 
     transaction.on_commit(lambda: invoice_pdf_task.delay(invoice.pk))
-    recipients = Membership.objects.filter(
-        account=account, role__in=[Membership.Role.OWNER, Membership.Role.BILLING]
-    ).values_list("user__email", flat=True)
     with translation.override(account.language):
         context = {
             "invoice": invoice,
@@ -210,7 +207,7 @@ def _after_issue(invoice: Invoice, account: Account) -> None:
     email_queue(
         key=f"invoices.invoice.issued:{invoice.pk}",
         account=account,
-        to=list(recipients),
+        to=account.billing_emails(),
         subject=" ".join(subject.split()),
         body=body,
         attachments=[

@@ -31,7 +31,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.currencies import exponent
-from accounts.models import Account, Membership, User, log_action
+from accounts.models import Account, User, log_action
 from accounts.outbox import email_queue
 from invoices.models import Invoice
 from invoices.money import format_money, has_valid_precision, round_money
@@ -600,11 +600,7 @@ def payment_applied(payment: Payment) -> Decimal:
 
 
 def _recipients(payment: Payment) -> list[str]:
-    emails = set(
-        Membership.objects.filter(
-            account=payment.account, role__in=[Membership.Role.OWNER, Membership.Role.BILLING]
-        ).values_list("user__email", flat=True)
-    )
+    emails = set(payment.account.billing_emails())
     if payment.created_by is not None:
         emails.add(payment.created_by.email)
     return sorted(emails)

@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 
-from accounts.models import Account, Membership
+from accounts.models import Account
 from accounts.outbox import email_queue
 from invoices.models import Invoice
 
@@ -20,11 +20,7 @@ from .models import AutoCharge, Payment, PaymentMethod
 
 def _contacts(account: Account) -> list[str]:
     """The owners and billing users, and the contact given for the monthly card."""
-    emails = set(
-        Membership.objects.filter(
-            account=account, role__in=[Membership.Role.OWNER, Membership.Role.BILLING]
-        ).values_list("user__email", flat=True)
-    )
+    emails = set(account.billing_emails())
     emails.update(
         PaymentMethod.objects.filter(account=account, is_monthly=True).values_list(
             "contact_email", flat=True
