@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -242,6 +243,20 @@ def _start_charge(account: Account, charge: AutoCharge, now: datetime) -> Paymen
         attempt=charge.attempts,
     )
     return payment
+
+
+def autocharges_needing_customer(account: Account) -> QuerySet[AutoCharge]:
+    """The account's automatic charges the customer should act on: declined (retrying or
+    given up) or waiting for a card, on invoices still unpaid."""
+    return (
+        AutoCharge.objects.filter(account=account, invoice__state=Invoice.State.OPEN)
+        .filter(
+            Q(state=AutoCharge.State.NO_CARD)
+            | Q(state__in=[AutoCharge.State.SCHEDULED, AutoCharge.State.FAILED], declines__gt=0)
+        )
+        .select_related("invoice")
+        .order_by("invoice__issue_date", "invoice_id")
+    )
 
 
 def autocharges_due(now: datetime) -> list[int]:

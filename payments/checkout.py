@@ -79,6 +79,18 @@ def amount_owed(account: Account, currency: str) -> Decimal:
     return round_money(owed or 0, currency)
 
 
+def amounts_owed(account: Account) -> dict[str, Decimal]:
+    """What the account owes in each currency it owes anything in, its own currency first."""
+    rows = (
+        Invoice.objects.filter(account=account, state=Invoice.State.OPEN)
+        .values("currency")
+        .annotate(total=Sum("balance"))
+        .order_by("currency")
+    )
+    owed = {row["currency"]: round_money(row["total"], row["currency"]) for row in rows}
+    return dict(sorted(owed.items(), key=lambda item: (item[0] != account.currency, item[0])))
+
+
 def amount_in_flight(account: Account, currency: str) -> Decimal:
     """What payments still being processed (or pending) may yet pay in `currency`."""
     moving = Payment.objects.filter(

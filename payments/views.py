@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, Q, Sum
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,14 +18,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.current import AccountRequest, account_required
-from accounts.models import Account
-from invoices.models import Invoice
-from invoices.money import round_money
 
+from .billing import autocharges_needing_customer
 from .checkout import (
     PaymentError,
     amount_in_flight,
     amount_owed,
+    amounts_owed,
     new_key,
     payment_applied,
     payment_pay_by_card,
@@ -37,7 +36,7 @@ from .checkout import (
 from .forms import AddCardForm, CardPaymentForm, PaymentForm
 from .gateways import card_gateway
 from .gateways.base import PAYPAL_CURRENCIES
-from .models import AutoCharge, Payment, PaymentAllocation, PaymentMethod, PaymentRefund
+from .models import Payment, PaymentAllocation, PaymentMethod, PaymentRefund
 from .receipts import receipt_pdf
 from .services import (
     BillingAddress,
@@ -166,18 +165,6 @@ def payment_method_monthly_view(request: AccountRequest, pk: int) -> HttpRespons
 # Payments: pay the balance once, by card or PayPal, and the history ---------------------------
 
 
-def _owed(account: Account) -> dict[str, Decimal]:
-    """What the account owes, per currency, its own currency first."""
-    rows = (
-        Invoice.objects.filter(account=account, state=Invoice.State.OPEN)
-        .values("currency")
-        .annotate(total=Sum("balance"))
-        .order_by("currency")
-    )
-    owed = {row["currency"]: round_money(row["total"], row["currency"]) for row in rows}
-    return dict(sorted(owed.items(), key=lambda item: (item[0] != account.currency, item[0])))
-
-
 def _get_payment(request: AccountRequest, pk: int) -> Payment:
     """A payment of the account in use; another account's is a 404."""
     return get_object_or_404(
@@ -194,7 +181,7 @@ def _payment_page(
     status: int = 200,
 ) -> HttpResponse:
     account = request.account
-    owed = _owed(account)
+    owed = amounts_owed(account)
     currency = (
         form.data.get("currency") if form is not None else request.GET.get("currency")
     ) or ""
@@ -234,23 +221,12 @@ def _payment_page(
         ),
         settings.PAYMENTS_PER_PAGE,
     ).get_page(request.GET.get("page"))
-    # Automatic charges that need the customer: declined (retrying or given up) or waiting
-    # for a card.
-    troubled = (
-        AutoCharge.objects.filter(account=account, invoice__state=Invoice.State.OPEN)
-        .filter(
-            Q(state=AutoCharge.State.NO_CARD)
-            | Q(state__in=[AutoCharge.State.SCHEDULED, AutoCharge.State.FAILED], declines__gt=0)
-        )
-        .select_related("invoice")
-        .order_by("invoice__issue_date", "invoice_id")
-    )
     return render(
         request,
         "payments/payment_page.html",
         {
             "section": "payments",
-            "troubled": troubled,
+            "troubled": autocharges_needing_customer(account),
             "owed": owed,
             "currency": currency,
             "in_flight": in_flight,
@@ -276,7 +252,7 @@ def payment_page(request: AccountRequest) -> HttpResponse:
         return _payment_page(request)
     _require_pay_role(request)
     account = request.account
-    form = PaymentForm(request.POST, account=account, currencies=list(_owed(account)))
+    form = PaymentForm(request.POST, account=account, currencies=list(amounts_owed(account)))
     card_form = CardPaymentForm(request.POST, account=account)
     replayed = _replayed(request)
     if replayed is not None:
@@ -323,7 +299,7 @@ def paypal_start(request: AccountRequest) -> HttpResponse:
     customer to PayPal to approve it."""
     _require_pay_role(request)
     account = request.account
-    form = PaymentForm(request.POST, account=account, currencies=list(_owed(account)))
+    form = PaymentForm(request.POST, account=account, currencies=list(amounts_owed(account)))
     replayed = _replayed(request)
     if replayed is not None:
         return replayed
