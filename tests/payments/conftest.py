@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from accounts.models import Account, User
-from payments.models import PaymentMethod
+from payments.checkout import new_key, payment_pay_by_card
+from payments.models import Payment, PaymentMethod
 from payments.services import BillingAddress, payment_method_add, payment_method_verify
 from sandbox_gateway.processor import tokenize
 
@@ -48,3 +50,31 @@ def add_card(card_token: TokenFn) -> Callable[..., PaymentMethod]:
         return payment_method_verify(method.pk)
 
     return _add
+
+
+@pytest.fixture
+def pay_by_card(card_token: TokenFn) -> Callable[..., Payment]:
+    """Pay once by card through the service, as the Payments page does: a new single-use
+    token and a new form key unless the test gives its own."""
+
+    def _pay(
+        account: Account,
+        user: User,
+        amount: str,
+        number: str = "4242424242424242",
+        *,
+        currency: str | None = None,
+        token: str | None = None,
+        key: str | None = None,
+    ) -> Payment:
+        return payment_pay_by_card(
+            account=account,
+            by=user,
+            token=token or card_token(number),
+            amount=Decimal(amount),
+            currency=currency or account.currency,
+            key=key or new_key(),
+            address=BillingAddress.of_account(account),
+        )
+
+    return _pay

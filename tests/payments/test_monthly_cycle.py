@@ -23,12 +23,11 @@ from payments.billing import (
     billing_run_account,
     late_fee_waive,
 )
-from payments.checkout import amount_owed, new_key, payment_pay_by_card, payments_settle
+from payments.checkout import amount_owed, payments_settle
 from payments.gateways.base import GatewayUnavailable
 from payments.models import AutoCharge, LateFee, Payment, PaymentMethod
 from payments.reconcile import find_payment_mismatches
 from payments.services import (
-    BillingAddress,
     payment_method_approve,
     payment_method_remove,
     payment_method_set_monthly,
@@ -118,7 +117,7 @@ def test_the_invoice_is_charged_to_the_card_on_file_and_receipted(
 
 
 def test_a_declined_card_is_dunned_charged_a_late_fee_and_stops_when_the_customer_pays(
-    account: Account, owner: User, hosting: RecurringCharge, monthly, card_token, settings
+    account: Account, owner: User, hosting: RecurringCharge, monthly, pay_by_card, settings
 ) -> None:
     settings.LATE_FEE_PERCENT = D("1.5")
     settings.LATE_FEE_FIXED = {"USD": D("5.00")}
@@ -174,15 +173,7 @@ def test_a_declined_card_is_dunned_charged_a_late_fee_and_stops_when_the_custome
     # The customer pays everything once, with another card: dunning stops.
     owed = amount_owed(account, "USD")
     assert owed == D("300.00") + sum(fee.fee_invoice.total for fee in fees)
-    payment = payment_pay_by_card(
-        account=account,
-        by=owner,
-        token=card_token(),
-        amount=owed,
-        currency="USD",
-        key=new_key(),
-        address=BillingAddress.of_account(account),
-    )
+    payment = pay_by_card(account, owner, str(owed))
     assert amount_owed(account, "USD") == D("0.00")
     charged = SandboxRequest.objects.filter(kind="charge").count()
     for day in days(date(2026, 12, 17), date(2026, 12, 31)):
@@ -194,7 +185,7 @@ def test_a_declined_card_is_dunned_charged_a_late_fee_and_stops_when_the_custome
 
 
 def test_dunning_stops_as_soon_as_the_invoice_is_paid(
-    account: Account, owner: User, hosting: RecurringCharge, monthly, card_token
+    account: Account, owner: User, hosting: RecurringCharge, monthly, pay_by_card
 ) -> None:
     monthly("4000000000000341")
     run(date(2026, 10, 1))
@@ -202,15 +193,7 @@ def test_dunning_stops_as_soon_as_the_invoice_is_paid(
     assert charge.state == AutoCharge.State.SCHEDULED
     assert charge.next_attempt_at == at(date(2026, 10, 2))
 
-    payment_pay_by_card(
-        account=account,
-        by=owner,
-        token=card_token(),
-        amount=D("100.00"),
-        currency="USD",
-        key=new_key(),
-        address=BillingAddress.of_account(account),
-    )
+    pay_by_card(account, owner, "100.00")
 
     charge.refresh_from_db()
     assert charge.state == AutoCharge.State.STOPPED
@@ -396,7 +379,7 @@ def test_a_new_monthly_card_is_charged_at_once_instead_of_waiting_for_the_next_t
 
 
 def test_a_partial_automatic_charge_charges_the_rest_later(
-    account: Account, owner: User, hosting: RecurringCharge, monthly, card_token
+    account: Account, owner: User, hosting: RecurringCharge, monthly, pay_by_card
 ) -> None:
     monthly("4242424242424242")
     day = date(2026, 10, 1)
@@ -404,15 +387,7 @@ def test_a_partial_automatic_charge_charges_the_rest_later(
     invoice = Invoice.objects.get()
     # A one-time payment of 60.00 is under way (its answer was lost) when the card on file
     # is charged: only the other 40.00 may be charged.
-    lost = payment_pay_by_card(
-        account=account,
-        by=owner,
-        token=card_token("4000000000005134"),
-        amount=D("60.00"),
-        currency="USD",
-        key=new_key(),
-        address=BillingAddress.of_account(account),
-    )
+    lost = pay_by_card(account, owner, "60.00", "4000000000005134")
     assert lost.state == Payment.State.PROCESSING
     charge = AutoCharge.objects.create(invoice=invoice, account=account, next_attempt_at=at(day))
 

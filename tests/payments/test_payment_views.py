@@ -15,9 +15,8 @@ from django.urls import reverse
 from accounts.models import Account, User
 from invoices.balances import find_balance_mismatches
 from invoices.models import Invoice
-from payments.checkout import amount_owed, new_key, payment_pay_by_card
+from payments.checkout import amount_owed, new_key
 from payments.models import Payment, PaymentRefund
-from payments.services import BillingAddress
 from sandbox_gateway import paypal as sandbox_paypal
 from sandbox_gateway.models import SandboxRequest
 from tests.conftest import IssueFn, admin_login
@@ -179,18 +178,10 @@ def test_cancelling_at_paypal_applies_nothing_and_says_so(
 
 
 def test_a_viewer_sees_the_balance_and_history_but_cannot_pay(
-    viewer_client: Client, account: Account, owner: User, issue: IssueFn, card_token
+    viewer_client: Client, account: Account, owner: User, issue: IssueFn, card_token, pay_by_card
 ) -> None:
     issue(account, "100.00")
-    payment_pay_by_card(
-        account=account,
-        by=owner,
-        token=card_token(),
-        amount=D("10.00"),
-        currency="USD",
-        key=new_key(),
-        address=BillingAddress.of_account(account),
-    )
+    pay_by_card(account, owner, "10.00")
     page = viewer_client.get(PAY).content.decode()
     assert "$90.00" in page and 'data-testid="payment-history"' in page
     assert "Pay with Credit Card" not in page and 'name="amount"' not in page
@@ -202,18 +193,10 @@ def test_a_viewer_sees_the_balance_and_history_but_cannot_pay(
 
 
 def test_another_accounts_payment_is_a_404(
-    client: Client, stranger: User, account: Account, owner: User, issue: IssueFn, card_token
+    client: Client, stranger: User, account: Account, owner: User, issue: IssueFn, pay_by_card
 ) -> None:
     issue(account, "100.00")
-    payment = payment_pay_by_card(
-        account=account,
-        by=owner,
-        token=card_token(),
-        amount=D("10.00"),
-        currency="USD",
-        key=new_key(),
-        address=BillingAddress.of_account(account),
-    )
+    payment = pay_by_card(account, owner, "10.00")
     client.force_login(stranger)
     assert client.get(reverse("payments:detail", args=[payment.pk])).status_code == 404
     assert client.get(reverse("payments:receipt_pdf", args=[payment.pk])).status_code == 404
@@ -221,18 +204,10 @@ def test_another_accounts_payment_is_a_404(
 
 
 def test_the_receipt_pdf_is_in_the_readers_language(
-    owner_client: Client, account: Account, owner: User, issue: IssueFn, card_token
+    owner_client: Client, account: Account, owner: User, issue: IssueFn, pay_by_card
 ) -> None:
     invoice = issue(account, "100.00")
-    payment = payment_pay_by_card(
-        account=account,
-        by=owner,
-        token=card_token(),
-        amount=D("100.00"),
-        currency="USD",
-        key=new_key(),
-        address=BillingAddress.of_account(account),
-    )
+    payment = pay_by_card(account, owner, "100.00")
     response = owner_client.get(
         reverse("payments:receipt_pdf", args=[payment.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans"
     )
@@ -247,7 +222,7 @@ def test_the_receipt_pdf_is_in_the_readers_language(
 
 
 def test_the_history_costs_the_same_queries_for_few_and_many_payments(
-    owner_client: Client, account: Account, owner: User, issue: IssueFn, card_token, settings
+    owner_client: Client, account: Account, owner: User, issue: IssueFn, pay_by_card, settings
 ) -> None:
     settings.CARD_ATTEMPTS_PER_HOUR = 100
     for _ in range(6):
@@ -255,15 +230,7 @@ def test_the_history_costs_the_same_queries_for_few_and_many_payments(
 
     def pay(count: int) -> None:
         for _ in range(count):
-            payment_pay_by_card(
-                account=account,
-                by=owner,
-                token=card_token(),
-                amount=D("1.50"),
-                currency="USD",
-                key=new_key(),
-                address=BillingAddress.of_account(account),
-            )
+            pay_by_card(account, owner, "1.50")
 
     pay(2)
     with CaptureQueriesContext(connection) as few:
@@ -278,19 +245,11 @@ def test_the_history_costs_the_same_queries_for_few_and_many_payments(
 
 
 def test_staff_refund_part_of_a_payment_and_never_more_than_was_captured(
-    client: Client, rep: User, account: Account, owner: User, issue: IssueFn, card_token
+    client: Client, rep: User, account: Account, owner: User, issue: IssueFn, pay_by_card
 ) -> None:
     first = issue(account, "60.00")
     second = issue(account, "40.00")
-    payment = payment_pay_by_card(
-        account=account,
-        by=owner,
-        token=card_token(),
-        amount=D("100.00"),
-        currency="USD",
-        key=new_key(),
-        address=BillingAddress.of_account(account),
-    )
+    payment = pay_by_card(account, owner, "100.00")
     rep.user_permissions.add(
         *Permission.objects.filter(codename__in=["view_payment", "refund_payment"])
     )
@@ -323,18 +282,10 @@ def test_staff_refund_part_of_a_payment_and_never_more_than_was_captured(
 
 
 def test_refunding_needs_the_permission(
-    client: Client, rep: User, account: Account, owner: User, issue: IssueFn, card_token
+    client: Client, rep: User, account: Account, owner: User, issue: IssueFn, pay_by_card
 ) -> None:
     issue(account, "10.00")
-    payment = payment_pay_by_card(
-        account=account,
-        by=owner,
-        token=card_token(),
-        amount=D("10.00"),
-        currency="USD",
-        key=new_key(),
-        address=BillingAddress.of_account(account),
-    )
+    payment = pay_by_card(account, owner, "10.00")
     rep.user_permissions.add(Permission.objects.get(codename="view_payment"))
     admin_login(client, rep)
     url = reverse("admin:payments_payment_refund", args=[payment.pk])

@@ -12,28 +12,18 @@ from django.utils import timezone
 
 from accounts.models import Account, User
 from invoices.services import invoice_apply_payment
-from payments.checkout import new_key, payment_pay_by_card
 from payments.models import Payment
 from payments.reconcile import find_payment_mismatches
-from payments.services import BillingAddress
 from tests.conftest import IssueFn
 
 pytestmark = pytest.mark.django_db
 
 
 def test_payments_that_reconcile_pass(
-    account: Account, owner: User, issue: IssueFn, card_token, capsys
+    account: Account, owner: User, issue: IssueFn, pay_by_card, capsys
 ) -> None:
     issue(account, "100.00")
-    payment_pay_by_card(
-        account=account,
-        by=owner,
-        token=card_token(),
-        amount=Decimal("60.00"),
-        currency="USD",
-        key=new_key(),
-        address=BillingAddress.of_account(account),
-    )
+    pay_by_card(account, owner, "60.00")
     call_command("check_balances")
     assert "Every balance reconciles." in capsys.readouterr().out
 
@@ -52,35 +42,19 @@ def test_an_amount_applied_from_no_payment_is_caught(account: Account, issue: Is
 
 
 def test_a_payment_that_did_not_succeed_but_applied_money_is_caught(
-    account: Account, owner: User, issue: IssueFn, card_token
+    account: Account, owner: User, issue: IssueFn, pay_by_card
 ) -> None:
     issue(account, "100.00")
-    payment = payment_pay_by_card(
-        account=account,
-        by=owner,
-        token=card_token(),
-        amount=Decimal("60.00"),
-        currency="USD",
-        key=new_key(),
-        address=BillingAddress.of_account(account),
-    )
+    payment = pay_by_card(account, owner, "60.00")
     Payment.objects.filter(pk=payment.pk).update(state=Payment.State.FAILED)
     assert find_payment_mismatches() == [f"Payment {payment.pk} is failed but applied 60.000"]
 
 
 def test_money_neither_applied_nor_refunded_is_caught_after_an_hour(
-    account: Account, owner: User, issue: IssueFn, card_token
+    account: Account, owner: User, issue: IssueFn, pay_by_card
 ) -> None:
     issue(account, "100.00")
-    payment = payment_pay_by_card(
-        account=account,
-        by=owner,
-        token=card_token(),
-        amount=Decimal("60.00"),
-        currency="USD",
-        key=new_key(),
-        address=BillingAddress.of_account(account),
-    )
+    payment = pay_by_card(account, owner, "60.00")
     Payment.objects.filter(pk=payment.pk).update(amount=Decimal("80.00"))
     assert find_payment_mismatches() == []  # the refund of the rest may still be on its way
 
