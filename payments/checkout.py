@@ -152,12 +152,23 @@ def _existing(key: str, account: Account) -> Payment | None:
 
 
 def _create(**fields: Any) -> Payment | None:
-    """The payment, or None when a concurrent request with the same key created it first."""
+    """The payment, recorded as started; None when a concurrent request with the same key
+    created it first."""
     try:
         with transaction.atomic():
-            return Payment.objects.create(**fields)
+            payment = Payment.objects.create(**fields)
     except IntegrityError:
         return None
+    log_action(
+        "payments.payment.started",
+        obj=payment,
+        account=payment.account,
+        actor=payment.created_by,
+        method=payment.method,
+        amount=str(payment.amount),
+        currency=payment.currency,
+    )
+    return payment
 
 
 # Paying by card --------------------------------------------------------------------------------
@@ -233,15 +244,6 @@ def payment_pay_by_card(
         if eu_supported and not account.eu_supported:
             account.eu_supported = True
             account.save(update_fields=["eu_supported"])
-        log_action(
-            "payments.payment.started",
-            obj=payment,
-            account=account,
-            actor=by,
-            method=payment.method,
-            amount=str(amount),
-            currency=currency,
-        )
 
     try:
         result = gateway.charge_token(
@@ -311,16 +313,6 @@ def payment_paypal_start(
             )
             if payment is None:
                 payment = Payment.objects.get(key=key)
-            else:
-                log_action(
-                    "payments.payment.started",
-                    obj=payment,
-                    account=account,
-                    actor=by,
-                    method=payment.method,
-                    amount=str(amount),
-                    currency=currency,
-                )
     if payment.state != Payment.State.CREATED:
         return PayPalStart(payment, "")
     with translation.override(account.language):

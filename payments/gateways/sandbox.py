@@ -62,24 +62,20 @@ class SandboxGateway:
     def charge(
         self, *, credential: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> GatewayResult:
-        try:
-            answer = processor.charge(
-                credential=credential, amount=amount, currency=currency, key=idempotency_key
-            )
-        except processor.ProcessorTimeout as error:
-            raise GatewayTimeout(idempotency_key) from error
-        return _result(answer)
+        return self._charge(
+            credential=credential, amount=amount, currency=currency, key=idempotency_key
+        )
 
     def charge_token(
         self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> GatewayResult:
+        return self._charge(token=token, amount=amount, currency=currency, key=idempotency_key)
+
+    def _charge(self, **request: Any) -> GatewayResult:
         try:
-            answer = processor.charge(
-                token=token, amount=amount, currency=currency, key=idempotency_key
-            )
+            return _result(processor.charge(**request))
         except processor.ProcessorTimeout as error:
-            raise GatewayTimeout(idempotency_key) from error
-        return _result(answer)
+            raise GatewayTimeout(request["key"]) from error
 
     def refund(
         self, *, charge_reference: str, amount: Decimal, currency: str, idempotency_key: str

@@ -34,6 +34,7 @@ from sandbox_gateway import paypal as sandbox_paypal
 from sandbox_gateway.models import SandboxRequest
 from tests.conftest import IssueFn
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
+from tests.payments.paying import start_paypal
 
 D = Decimal
 pytestmark = pytest.mark.django_db
@@ -269,15 +270,7 @@ def test_an_expired_or_used_card_token_is_refused(
 
 
 def _start(account: Account, user: User, amount: str) -> Payment:
-    started = payment_paypal_start(
-        account=account,
-        by=user,
-        amount=D(amount),
-        currency=account.currency,
-        key=new_key(),
-        return_url="http://testserver/payments/paypal/return/",
-        cancel_url="http://testserver/payments/paypal/cancel/",
-    )
+    started = start_paypal(account, user, amount)
     assert started.approve_url.startswith("/sandbox-gateway/paypal/checkoutnow?token=PP")
     return started.payment
 

@@ -19,7 +19,6 @@ from payments.checkout import (
     amount_payable,
     new_key,
     payment_paypal_capture,
-    payment_paypal_start,
     payments_settle,
 )
 from payments.gateways import paypal_gateway
@@ -27,6 +26,7 @@ from payments.models import Payment, PaymentRefund, WebhookEvent
 from payments.refunds import payment_refund, refunds_settle
 from tests.conftest import IssueFn
 from tests.payments import paypal_server
+from tests.payments.paying import start_paypal
 from tests.payments.paypal_server import FakePayPal
 
 D = Decimal
@@ -49,15 +49,7 @@ def paypal(fake_paypal: FakePayPal, settings) -> Iterator[FakePayPal]:
 
 
 def _start(account: Account, user: User, amount: str = "100.00") -> Payment:
-    started = payment_paypal_start(
-        account=account,
-        by=user,
-        amount=D(amount),
-        currency=account.currency,
-        key=new_key(),
-        return_url="http://testserver/payments/paypal/return/",
-        cancel_url="http://testserver/payments/paypal/cancel/",
-    )
+    started = start_paypal(account, user, amount)
     assert started.approve_url.endswith(f"token={started.payment.order_id}")
     return started.payment
 
