@@ -316,3 +316,32 @@ def test_sandbox_orders_are_approved_only_once(account: Account, owner: User) ->
         ).order_id
         == order.order_id
     )
+
+
+def test_company_information_and_eu_support_go_with_a_card_payment(
+    owner_client: Client, account: Account, issue: IssueFn, card_token
+) -> None:
+    issue(account, "100.00")
+    assert not account.eu_supported
+    form = _form(owner_client, card_token=card_token(), eu_supported="on")
+
+    assert owner_client.post(PAY, form).status_code == 302
+
+    payment = Payment.objects.get()
+    assert (payment.address_line1, payment.city) == (account.address_line1, account.city)
+    account.refresh_from_db()
+    assert account.eu_supported
+
+
+def test_past_the_card_testing_limit_paying_by_card_is_a_clear_429(
+    owner_client: Client, account: Account, issue: IssueFn, card_token, settings
+) -> None:
+    settings.CARD_ATTEMPTS_PER_HOUR = 1
+    issue(account, "100.00")
+    owner_client.post(PAY, _form(owner_client, amount="1.00", card_token=card_token()))
+
+    response = owner_client.post(PAY, _form(owner_client, amount="1.00", card_token=card_token()))
+
+    assert response.status_code == 429
+    assert "Too many cards were tried recently" in response.content.decode()
+    assert Payment.objects.count() == 1
