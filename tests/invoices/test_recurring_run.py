@@ -8,11 +8,11 @@ import pytest
 from accounts.models import Account
 from invoices.models import Invoice, RecurringCharge
 from invoices.services import (
+    accounts_due_for_run,
     billing_date_on_or_before,
     next_billing_date,
     recurring_run_account,
 )
-from invoices.tasks import recurring_run_task
 
 D = Decimal
 pytestmark = pytest.mark.django_db
@@ -94,17 +94,6 @@ def test_an_ended_charge_is_no_longer_billed(
     assert result.recurring == []
 
 
-def test_the_beat_task_runs_every_due_account_and_is_idempotent(
-    account: Account, server_charge: RecurringCharge
-) -> None:
-    assert recurring_run_task.apply(args=["2026-10-10"]).get() == 1
-    assert recurring_run_task.apply(args=["2026-10-10"]).get() == 0
-    assert recurring_run_task.apply(args=["2026-11-01"]).get() == 1
-    assert recurring_run_task.apply(args=["2026-11-01"]).get() == 0
-    assert recurring_run_task.apply(args=["2026-11-02"]).get() == 0
-    assert Invoice.objects.count() == 2
-
-
 def test_a_missed_billing_day_is_caught_up_on_the_next_one(
     account: Account, server_charge: RecurringCharge
 ) -> None:
@@ -141,26 +130,4 @@ def test_a_first_run_long_after_the_start_bills_every_period_once(
         (Invoice.Type.RECURRING, date(2026, 11, 1)),
         (Invoice.Type.RECURRING, date(2026, 12, 1)),
     ]
-    assert recurring_run_task.apply(args=["2026-12-06"]).get() == 0
-
-
-def test_one_failing_account_does_not_stop_the_run_for_the_others(
-    account: Account, server_charge: RecurringCharge, monkeypatch
-) -> None:
-    from invoices import tasks
-    from tests.factories import AccountFactory
-
-    other = AccountFactory()
-    RecurringCharge.objects.create(
-        account=other, description="VPS", unit_price=Decimal("5"), starts_on=date(2026, 10, 10)
-    )
-    real = tasks.recurring_run_account
-
-    def flaky(*, account: Account, day: date):
-        if account.pk == other.pk:
-            raise RuntimeError("boom")
-        return real(account=account, day=day)
-
-    monkeypatch.setattr(tasks, "recurring_run_account", flaky)
-    assert recurring_run_task.apply(args=["2026-10-10"]).get() == 1
-    assert Invoice.objects.filter(account=account).count() == 1
+    assert accounts_due_for_run(date(2026, 12, 6)) == []

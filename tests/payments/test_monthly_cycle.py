@@ -16,7 +16,7 @@ from accounts.models import Account, OutboundEmail, User
 from invoices.balances import find_balance_mismatches
 from invoices.models import Invoice, RecurringCharge
 from invoices.services import recurring_run_account
-from payments import billing
+from payments import billing, tasks
 from payments.billing import (
     autocharge_attempt,
     billing_run,
@@ -32,8 +32,9 @@ from payments.services import (
     payment_method_remove,
     payment_method_set_monthly,
 )
-from payments.tasks import charge_due_task
+from payments.tasks import billing_run_task, charge_due_task
 from sandbox_gateway.models import SandboxRequest
+from tests.factories import AccountFactory
 
 D = Decimal
 pytestmark = pytest.mark.django_db
@@ -490,3 +491,35 @@ def test_a_new_card_is_charged_for_invoices_whose_tries_ran_out(
 def test_run_billing_refuses_a_day_that_has_not_come() -> None:
     with pytest.raises(CommandError, match="not come yet"):
         call_command("run_billing", "--date", "2999-01-01", stdout=StringIO())
+
+
+def test_the_daily_task_hands_out_each_due_account_once_a_day(
+    account: Account, hosting: RecurringCharge
+) -> None:
+    assert billing_run_task.apply(args=["2026-10-01"]).get() == 1
+    assert billing_run_task.apply(args=["2026-10-01"]).get() == 0
+    assert billing_run_task.apply(args=["2026-10-02"]).get() == 0
+    assert billing_run_task.apply(args=["2026-11-01"]).get() == 1
+    assert Invoice.objects.count() == 2
+
+
+def test_one_failing_account_does_not_stop_the_chunk_for_the_others(
+    account: Account, hosting: RecurringCharge, monkeypatch
+) -> None:
+    other = AccountFactory()
+    RecurringCharge.objects.create(
+        account=other, description="VPS", unit_price=D("5.00"), starts_on=date(2026, 10, 1)
+    )
+    real = tasks.billing_run_account
+
+    def flaky(*, account_id: int, day: date, now: datetime) -> object:
+        if account_id == other.pk:
+            raise RuntimeError("boom")
+        return real(account_id=account_id, day=day, now=now)
+
+    monkeypatch.setattr(tasks, "billing_run_account", flaky)
+    totals = tasks.billing_run_chunk_task.apply(args=[[other.pk, account.pk], "2026-10-01"]).get()
+
+    assert (totals["failed"], totals["accounts"], totals["issued"]) == (1, 1, 1)
+    assert Invoice.objects.filter(account=account).count() == 1
+    assert not Invoice.objects.filter(account=other).exists()
