@@ -106,7 +106,9 @@ if sys.path[0] != str(ROOT):
 from bench.harness.common import (  # noqa: E402
     BenchError,
     bench_environment,
+    own_database_url,
     percentile,
+    postgres,
 )
 
 DEFAULT_MEDIA_ROOT = ROOT / "var" / "bench" / "media"
@@ -171,37 +173,13 @@ def setup_django() -> None:
 
 def ensure_database(url: str) -> str:
     """Create the database of `url` when it is missing (never drop it); returns its name."""
-    import environ
-    import psycopg
     from psycopg import sql
 
-    parsed = environ.Env.db_url_config(url)
-    if "postgresql" not in str(parsed["ENGINE"]):
-        raise BenchError(f"DATABASE_URL must point at PostgreSQL, not {parsed['ENGINE']}.")
-    name = str(parsed["NAME"])
-    if "bench" not in name:
-        raise BenchError(
-            f"DATABASE_URL names {name!r}; give the benchmarks a database of their own whose "
-            "name contains 'bench' (portal_bench)."
-        )
-    options = {
-        "user": str(parsed.get("USER") or ""),
-        "password": str(parsed.get("PASSWORD") or ""),
-        "host": str(parsed.get("HOST") or ""),
-        "port": str(parsed.get("PORT") or ""),
-    }
-    conninfo = psycopg.conninfo.make_conninfo(
-        dbname="postgres", **{key: value for key, value in options.items() if value}
-    )
-    try:
-        with psycopg.connect(conninfo, autocommit=True) as connection:
-            exists = connection.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-            ).fetchone()
-            if exists is None:
-                connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    except psycopg.OperationalError as error:
-        raise BenchError(f"Cannot reach PostgreSQL: {error}".strip()) from error
+    _url, name = own_database_url(url, "")
+    with postgres(url) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if exists.fetchone() is None:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return name
 
 
