@@ -51,7 +51,8 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 def own_database_url(url: str, suffix: str) -> tuple[str, str]:
     """A benchmark's own database next to DATABASE_URL's: its URL and its name (the name +
-    `suffix`). Refused unless it is PostgreSQL and the name says "bench": it is dropped."""
+    `suffix`). Refused unless it is PostgreSQL and the name says "bench": benchmarks may
+    drop it."""
     import environ
 
     parsed = environ.Env.db_url_config(url)
@@ -60,7 +61,7 @@ def own_database_url(url: str, suffix: str) -> tuple[str, str]:
     name = f"{parsed['NAME']}{suffix}"
     if "bench" not in name:
         raise BenchError(
-            f"The benchmark drops and recreates {name!r}; give the benchmarks a database whose "
+            f"The benchmarks write to (and may recreate) {name!r}; give them a database whose "
             "name contains 'bench' (portal_bench)."
         )
     parts = urlsplit(url)
