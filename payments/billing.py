@@ -34,10 +34,10 @@ from invoices.services import (
 )
 
 from .checkout import (
-    _mark_unknown,
-    _settle_card,
     amount_payable,
+    attempt_mark_unknown,
     payment_record_outcome,
+    payment_settle_card,
 )
 from .gateways import card_gateway
 from .gateways.base import GatewayResult, GatewayTimeout, GatewayUnavailable, Outcome
@@ -166,7 +166,7 @@ def autocharge_attempt(*, autocharge_id: int, now: datetime) -> AutoCharge:
         # time to answer; it is recorded once, whoever records it first.
         quiet = now - timedelta(seconds=settings.PAYMENT_SETTLE_AFTER_SECONDS)
         if pending.created_at <= quiet:
-            _settle_card(pending, now=now)
+            payment_settle_card(pending, now=now)
         return AutoCharge.objects.get(pk=autocharge_id)
     if payment is None:
         return AutoCharge.objects.get(pk=autocharge_id)
@@ -180,7 +180,7 @@ def autocharge_attempt(*, autocharge_id: int, now: datetime) -> AutoCharge:
             idempotency_key=attempt.idempotency_key,
         )
     except GatewayTimeout as error:
-        _mark_unknown(attempt, str(error))
+        attempt_mark_unknown(attempt, str(error))
         return AutoCharge.objects.get(pk=autocharge_id)
     except GatewayUnavailable as error:
         result = GatewayResult(outcome=Outcome.FAILED, message=str(error), retryable=True)

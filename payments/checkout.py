@@ -250,14 +250,15 @@ def payment_pay_by_card(
             token=token, amount=amount, currency=currency, idempotency_key=attempt.idempotency_key
         )
     except GatewayTimeout as error:
-        _mark_unknown(attempt, str(error))
+        attempt_mark_unknown(attempt, str(error))
         return Payment.objects.get(pk=payment.pk)
     except GatewayUnavailable as error:
         result = GatewayResult(outcome=Outcome.FAILED, message=str(error) or "unavailable")
     return payment_record_outcome(payment_id=payment.pk, attempt_id=attempt.pk, result=result)
 
 
-def _mark_unknown(attempt: GatewayAttempt, message: str) -> None:
+def attempt_mark_unknown(attempt: GatewayAttempt, message: str) -> None:
+    """No answer came: the attempt is unknown until the gateway is asked about it."""
     GatewayAttempt.objects.filter(pk=attempt.pk, status=GatewayAttempt.Status.STARTED).update(
         status=GatewayAttempt.Status.UNKNOWN, message=message[:255]
     )
@@ -353,7 +354,7 @@ def payment_paypal_capture(*, payment_id: int) -> Payment:
     """
     paypal_gateway()
     with transaction.atomic():
-        payment = _lock_payment(payment_id)
+        payment = payment_lock(payment_id)
         if payment.state != Payment.State.CREATED:
             return payment
         payable = amount_payable(payment.account, payment.currency)
@@ -384,11 +385,11 @@ def _capture(payment: Payment, attempt: GatewayAttempt) -> Payment:
             order_id=payment.order_id, request_id=attempt.idempotency_key
         )
     except GatewayTimeout as error:
-        _mark_unknown(attempt, str(error))
+        attempt_mark_unknown(attempt, str(error))
         return Payment.objects.get(pk=payment.pk)
     except GatewayUnavailable as error:
         # Not captured: the order waits (approved) for the periodic task to try again.
-        _mark_unknown(attempt, str(error))
+        attempt_mark_unknown(attempt, str(error))
         return Payment.objects.get(pk=payment.pk)
     return payment_record_outcome(payment_id=payment.pk, attempt_id=attempt.pk, result=result)
 
@@ -396,7 +397,7 @@ def _capture(payment: Payment, attempt: GatewayAttempt) -> Payment:
 def payment_paypal_cancel(*, payment: Payment) -> Payment:
     """The customer cancelled at PayPal: nothing was charged and nothing is applied."""
     with transaction.atomic():
-        payment = _lock_payment(payment.pk)
+        payment = payment_lock(payment.pk)
         if payment.state == Payment.State.CREATED:
             payment.state = Payment.State.CANCELLED
             payment.completed_at = timezone.now()
@@ -446,7 +447,8 @@ def payment_paypal_sync(*, payment_id: int, now: datetime | None = None) -> Paym
 # Recording outcomes and applying payments ----------------------------------------------------
 
 
-def _lock_payment(payment_id: int) -> Payment:
+def payment_lock(payment_id: int) -> Payment:
+    """Lock the payment's account, then the payment (inside the caller's transaction)."""
     account_id = Payment.objects.values_list("account_id", flat=True).get(pk=payment_id)
     Account.objects.select_for_update().filter(pk=account_id).first()
     return Payment.objects.select_for_update().select_related("account").get(pk=payment_id)
@@ -461,7 +463,7 @@ def payment_record_outcome(
     already recorded is not recorded again. `now` is the clock of the dunning schedule."""
     now = now or timezone.now()
     with transaction.atomic():
-        payment = _lock_payment(payment_id)
+        payment = payment_lock(payment_id)
         attempt = GatewayAttempt.objects.select_for_update().get(pk=attempt_id)
         open_states = (
             GatewayAttempt.Status.STARTED,
@@ -642,7 +644,8 @@ def _send_receipt(payment: Payment) -> None:
 # Settling what has no sure answer (a periodic task) ------------------------------------------
 
 
-def _settle_card(payment: Payment, now: datetime | None = None) -> Payment:
+def payment_settle_card(payment: Payment, now: datetime | None = None) -> Payment:
+    """Ask the card gateway what became of the payment's charge and record it."""
     attempt = payment.attempts.filter(kind=GatewayAttempt.Kind.CHARGE).order_by("pk").last()
     if attempt is None:
         return payment
@@ -700,7 +703,7 @@ def _settle(payment: Payment, *, now: datetime, quiet: datetime) -> Payment:
         return payment
     if payment.method == Payment.Method.PAYPAL:
         return payment_paypal_sync(payment_id=payment.pk, now=now)
-    return _settle_card(payment, now=now)
+    return payment_settle_card(payment, now=now)
 
 
 # PayPal's webhooks ------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from invoices.models import Invoice
 from invoices.money import format_money, has_valid_precision, round_money, sum_money
 from invoices.services import invoice_issue_refund
 
-from .checkout import PaymentError, _lock_payment
+from .checkout import PaymentError, payment_lock
 from .gateways import card_gateway, paypal_gateway
 from .gateways.base import (
     CardGateway,
@@ -114,7 +114,7 @@ def payment_refund(
     if not reason.strip():
         raise PaymentError(_("Give the reason for the refund."))
     with transaction.atomic():
-        payment = _lock_payment(payment.pk)
+        payment = payment_lock(payment.pk)
         existing = PaymentRefund.objects.filter(key=key).first()
         if existing is not None:
             if existing.payment_id != payment.pk:
@@ -206,7 +206,7 @@ def refund_record_outcome(*, refund_id: int, result: GatewayResult) -> PaymentRe
     """Record the gateway's answer to a refund once; a success issues the Refund invoices."""
     payment_id = PaymentRefund.objects.values_list("payment_id", flat=True).get(pk=refund_id)
     with transaction.atomic():
-        payment = _lock_payment(payment_id)
+        payment = payment_lock(payment_id)
         refund = PaymentRefund.objects.select_for_update().get(pk=refund_id)
         attempt = GatewayAttempt.objects.select_for_update().get(refund=refund)
         if refund.state not in (PaymentRefund.State.PROCESSING, PaymentRefund.State.PENDING):
