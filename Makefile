@@ -13,8 +13,8 @@ export UV_PYTHON_DOWNLOADS := never
 APT_RUNTIME := gettext libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk
 APT_TEST := chromium poppler-utils
 
-.PHONY: install uv system-packages test-system-packages messages compilemessages run test \
-	worker beat lint format bench check-deploy clean
+.PHONY: install uv python-packages system-packages test-system-packages messages \
+	compilemessages run test worker beat lint checkmigrations format bench clean
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -37,9 +37,12 @@ system-packages:
 test-system-packages: system-packages
 	$(call apt_install,$(APT_TEST))
 
-install: uv system-packages
+# The locked Python packages only: enough for lint and the migrations check.
+python-packages: uv
 	$(UV) sync --frozen
 	@mkdir -p var/mail var/static
+
+install: python-packages system-packages
 	@$(MAKE) --no-print-directory compilemessages
 
 compilemessages:
@@ -71,12 +74,16 @@ worker: install
 beat: install
 	$(UV) run --frozen celery -A portal beat --loglevel=INFO --schedule=var/celerybeat-schedule
 
-lint: install
+lint: python-packages
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	DEBUG=1 $(UV) run --frozen mypy .
 
-format: install
+# Fails when a model change has no migration.
+checkmigrations: python-packages
+	DEBUG=1 $(MANAGE) makemigrations --check --dry-run
+
+format: python-packages
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 

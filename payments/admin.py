@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -32,8 +33,6 @@ from .models import (
 )
 from .refunds import payment_refund, refundable
 from .services import PaymentMethodError, payment_method_approve, payment_method_reject
-
-PROMISE_HOURS = 24
 
 
 class AwaitingApprovalFilter(admin.SimpleListFilter):
@@ -71,11 +70,12 @@ class PaymentMethodAdmin(RecordAdminMixin, admin.ModelAdmin[PaymentMethod]):
     actions = ["approve", "reject"]
     readonly_fields = [f.name for f in PaymentMethod._meta.fields]
 
-    @admin.display(description=_("time left to the 24-hour promise"))
+    @admin.display(description=_("time left to the promise"))
     def time_left(self, method: PaymentMethod) -> str:
         if method.state not in PaymentMethod.PENDING_STATES:
             return "—"
-        left = method.created_at + timedelta(hours=PROMISE_HOURS) - timezone.now()
+        promise = timedelta(hours=settings.CARD_PROMISE_HOURS)
+        left = method.created_at + promise - timezone.now()
         if left.total_seconds() <= 0:
             return str(_("overdue"))
         hours, seconds = divmod(int(left.total_seconds()), 3600)

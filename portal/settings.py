@@ -13,11 +13,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import django_stubs_ext
-import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
+
+from portal.environment import Env
 
 # Lets generic Django classes be subscripted at run time (QuerySet[Invoice], ModelAdmin[X]).
 django_stubs_ext.monkeypatch()
@@ -25,7 +26,7 @@ django_stubs_ext.monkeypatch()
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
-env = environ.Env()
+env = Env()
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -316,11 +317,8 @@ DUNNING_PROCESSING_RETRIES = env.int("DUNNING_PROCESSING_RETRIES", default=3)
 # invoice of LATE_FEE_PERCENT of what it owes plus LATE_FEE_FIXED (per currency, e.g.
 # "USD=5.00,EUR=5.00"), and again every LATE_FEE_EVERY_DAYS while unpaid (0: only once).
 LATE_FEE_GRACE_DAYS = env.int("LATE_FEE_GRACE_DAYS", default=15)
-LATE_FEE_PERCENT = Decimal(env.str("LATE_FEE_PERCENT", default="1.5"))
-LATE_FEE_FIXED = {
-    currency.upper(): Decimal(amount)
-    for currency, amount in env.dict("LATE_FEE_FIXED", default={}).items()
-}
+LATE_FEE_PERCENT = env.decimal("LATE_FEE_PERCENT", default=Decimal("1.5"))
+LATE_FEE_FIXED = env.decimal_dict("LATE_FEE_FIXED")
 LATE_FEE_EVERY_DAYS = env.int("LATE_FEE_EVERY_DAYS", default=30)
 # The daily billing run fans out to the workers in chunks of this many accounts.
 BILLING_CHUNK_SIZE = env.int("BILLING_CHUNK_SIZE", default=50)

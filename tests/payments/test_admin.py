@@ -35,6 +35,16 @@ def test_the_queue_shows_cards_awaiting_approval_oldest_first_with_time_left(
     assert first.pk in [m.pk for m in response.context["cl"].result_list]
 
 
+def test_the_time_left_counts_down_to_the_configured_promise(
+    client: Client, approver: User, account: Account, owner: User, add_card, settings
+) -> None:
+    settings.CARD_PROMISE_HOURS = 48
+    add_card(account, owner)
+    admin_login(client, approver)
+    body = client.get(CHANGELIST, {"queue": "awaiting"}).content.decode()
+    assert "47 h" in body
+
+
 def test_a_representative_approves_and_rejects_with_admin_actions(
     client: Client, approver: User, account: Account, owner: User, add_card
 ) -> None:
