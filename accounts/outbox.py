@@ -63,7 +63,7 @@ def email_queue(
         return None
     from .tasks import send_email_task
 
-    transaction.on_commit(lambda: send_email_task.delay(email.pk))
+    send_email_task.delay(email.pk)
     return email
 
 

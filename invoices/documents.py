@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 from django.conf import settings
@@ -160,7 +160,7 @@ def invoice_document_render(*, invoice: Invoice, language: str) -> InvoiceDocume
         document.rendered_at = timezone.now()
         document.save(update_fields=["file", "input_hash", "pages", "size", "rendered_at"])
         if previous and previous != name:
-            transaction.on_commit(lambda: default_storage.delete(previous))
+            transaction.on_commit(partial(default_storage.delete, previous))
     logger.info(
         "Rendered %s (%s): %d page(s), %d bytes.",
         invoice.number,

@@ -195,7 +195,7 @@ def _after_issue(invoice: Invoice, account: Account) -> None:
     """Render the PDF after the commit, and tell the billing contacts (outbox, same commit)."""
     from .tasks import invoice_pdf_task
 
-    transaction.on_commit(lambda: invoice_pdf_task.delay(invoice.pk))
+    invoice_pdf_task.delay(invoice.pk)
     with translation.override(account.language):
         context = {
             "invoice": invoice,

@@ -590,7 +590,7 @@ def _apply(payment: Payment) -> None:
     if left > 0:
         from .tasks import refund_unapplied_task
 
-        transaction.on_commit(lambda: refund_unapplied_task.delay(payment.pk))
+        refund_unapplied_task.delay(payment.pk)
         log_action(
             "payments.payment.unapplied",
             obj=payment,
@@ -751,5 +751,5 @@ def paypal_webhook_receive(*, headers: Mapping[str, str], body: bytes) -> str:
         if payment is not None and not payment.is_final:
             from .tasks import paypal_sync_task
 
-            transaction.on_commit(lambda: paypal_sync_task.delay(payment.pk))
+            paypal_sync_task.delay(payment.pk)
     return "accepted"

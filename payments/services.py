@@ -148,7 +148,7 @@ def payment_method_add(
         _notify(method)
         from .tasks import payment_method_verify_task
 
-        transaction.on_commit(lambda: payment_method_verify_task.delay(method.pk))
+        payment_method_verify_task.delay(method.pk)
     return method
 
 

@@ -361,7 +361,11 @@ def test_run_billing_dry_run_changes_nothing_and_says_what_it_would_do(
 
 
 def test_a_new_monthly_card_is_charged_at_once_instead_of_waiting_for_the_next_try(
-    account: Account, owner: User, hosting: RecurringCharge, monthly
+    account: Account,
+    owner: User,
+    hosting: RecurringCharge,
+    monthly,
+    django_capture_on_commit_callbacks,
 ) -> None:
     monthly("4000000000000341")
     run(date(2026, 10, 1))
@@ -373,7 +377,9 @@ def test_a_new_monthly_card_is_charged_at_once_instead_of_waiting_for_the_next_t
     charge.refresh_from_db()
     assert charge.next_attempt_at is not None and charge.next_attempt_at <= timezone.now()
 
-    assert charge_due_task() == 1
+    # The attempts are sent once the test's transaction would commit.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert charge_due_task() == 1
     charge.refresh_from_db()
     assert charge.state == AutoCharge.State.SUCCEEDED
     assert charge.payments.get(state=Payment.State.SUCCEEDED).payment_method == new
@@ -494,12 +500,17 @@ def test_run_billing_refuses_a_day_that_has_not_come() -> None:
 
 
 def test_the_daily_task_hands_out_each_due_account_once_a_day(
-    account: Account, hosting: RecurringCharge
+    account: Account, hosting: RecurringCharge, django_capture_on_commit_callbacks
 ) -> None:
-    assert billing_run_task.apply(args=["2026-10-01"]).get() == 1
-    assert billing_run_task.apply(args=["2026-10-01"]).get() == 0
-    assert billing_run_task.apply(args=["2026-10-02"]).get() == 0
-    assert billing_run_task.apply(args=["2026-11-01"]).get() == 1
+    def run_day(day: str) -> int:
+        # The chunks are sent once the test's transaction would commit.
+        with django_capture_on_commit_callbacks(execute=True):
+            return billing_run_task.apply(args=[day]).get()
+
+    assert run_day("2026-10-01") == 1
+    assert run_day("2026-10-01") == 0
+    assert run_day("2026-10-02") == 0
+    assert run_day("2026-11-01") == 1
     assert Invoice.objects.count() == 2
 
 
