@@ -1,9 +1,9 @@
 """The day's billing run with real Celery workers on Redis, and the invoice PDFs it leaves.
 
-Run it with `make bench`, or on its own:
+Run it with `make bench`, or on its own from the repository's root:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench \\
-        python3 -m uv run --frozen python bench/billing_run.py [--accounts 500]
+        python3 -m uv run --frozen python -m bench.bench_billing_run [--accounts 500]
 
 What it measures
 
@@ -99,26 +99,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from multiprocessing.synchronize import Barrier
-
-    from redis import Redis
-
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, bench/ comes first on the path and its invoices.py would hide the app's.
-if sys.path[0] != str(ROOT):
-    sys.path.insert(0, str(ROOT))
-
-from bench.harness import common as harness  # noqa: E402
-from bench.harness.common import (  # noqa: E402
+from bench.harness import common as harness
+from bench.harness.common import (
+    ROOT,
     BenchError,
     bench_environment,
     drop_database,
     own_database_url,
 )
+
+if TYPE_CHECKING:
+    from multiprocessing.synchronize import Barrier
+
+    from redis import Redis
 
 # The data.
 ACCOUNTS = 10_000
@@ -161,10 +156,9 @@ MIN_PDF_SHARE = 0.8
 # configuration: the portal's settings have no CELERY_TASK_ROUTES to set from outside.
 WORKER_CODE = """
 import sys
-sys.path.insert(0, sys.argv[1])
 from portal.celery import app
 app.conf.task_routes = {routes!r}
-app.worker_main(["worker", *sys.argv[2:]])
+app.worker_main(["worker", *sys.argv[1:]])
 """
 
 
@@ -207,8 +201,6 @@ def redis_client(url: str) -> Redis:
 
 def setup_django() -> None:
     """Django with the benchmark's settings, in this process (the parent or a pool process)."""
-    if sys.path[0] != str(ROOT):
-        sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
@@ -360,7 +352,6 @@ def celery_worker(
         sys.executable,
         "-c",
         WORKER_CODE.format(routes=ROUTES),
-        str(ROOT),
         "--pool=prefork",
         f"--concurrency={processes}",
         f"--queues={queue}",
@@ -1006,5 +997,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except BenchError as error:
-        print(f"bench/billing_run.py: {error}", file=sys.stderr)
+        print(f"bench/bench_billing_run.py: {error}", file=sys.stderr)
         sys.exit(1)

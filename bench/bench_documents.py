@@ -1,9 +1,9 @@
 """Invoice PDFs: the portal's renderer against bare WeasyPrint and headless Chromium.
 
-Run it with `make bench`, or on its own:
+Run it with `make bench`, or on its own from the repository's root:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench \\
-        python3 -m uv run --frozen python bench/documents.py
+        python3 -m uv run --frozen python -m bench.bench_documents
 
 What it does
 
@@ -13,8 +13,8 @@ What it does
    (`invoice_issue_one_time`, its after-issue render task and email patched out): 10, 200 and
    2,000 top-level items with a service period, most without details, about one in seven a
    server with 2–4 detail items. They are kept: later runs find them again by the company
-   name and their number of items and rows (when bench/invoices.py rebuilds the database, the
-   next run issues them again).
+   name and their number of items and rows (when bench/bench_invoices.py rebuilds the
+   database, the next run issues them again).
 2. Download. Each invoice's English PDF is stored first (`invoice_document_render`, which
    renders only when the stored one is out of date), into MEDIA_ROOT (default var/bench/media,
    apart from the development server's files). Then GET /billing/invoices/<pk>/pdf/ is asked
@@ -93,23 +93,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from accounts.models import Account, User
-    from invoices.models import Invoice
-    from invoices.services import ItemSpec
-
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, bench/ comes first on the path and its invoices.py would hide the app's.
-if sys.path[0] != str(ROOT):
-    sys.path.insert(0, str(ROOT))
-
-from bench.harness.common import (  # noqa: E402
+from bench.harness.common import (
+    ROOT,
     BenchError,
     bench_environment,
     own_database_url,
     percentile,
     postgres,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import Account, User
+    from invoices.models import Invoice
+    from invoices.services import ItemSpec
 
 DEFAULT_MEDIA_ROOT = ROOT / "var" / "bench" / "media"
 
@@ -156,9 +152,6 @@ RENDERER_LABELS = {
 
 def setup_django() -> None:
     """Django with the benchmark's settings, in this process (the parent or a child)."""
-    # First: run as a script, bench/ comes first, and its invoices.py would hide the app's.
-    if sys.path[0] != str(ROOT):
-        sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
@@ -1052,5 +1045,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except BenchError as error:
-        print(f"bench/documents.py: {error}", file=sys.stderr)
+        print(f"bench/bench_documents.py: {error}", file=sys.stderr)
         sys.exit(1)

@@ -1,9 +1,9 @@
 """The invoices pages under load, against a big account: throughput, latency and SQL queries.
 
-Run it with `make bench`, or on its own:
+Run it with `make bench`, or on its own from the repository's root:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench \\
-        python3 -m uv run --frozen python bench/invoices.py
+        python3 -m uv run --frozen python -m bench.bench_invoices
 
 What it does
 
@@ -68,27 +68,22 @@ from datetime import date, timedelta
 from decimal import Decimal
 from http.client import HTTPConnection, HTTPResponse
 from http.cookies import SimpleCookie
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlencode
+
+from bench.harness.common import (
+    ROOT,
+    SETTINGS_MODULE,
+    BenchError,
+    bench_environment,
+    percentile,
+)
 
 if TYPE_CHECKING:
     from psycopg import Connection
 
     from accounts.models import Account, User
     from invoices.models import Invoice, InvoiceItem
-
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, bench/ comes first on the path and its invoices.py would hide the app's.
-if sys.path[0] != str(ROOT):
-    sys.path.insert(0, str(ROOT))
-
-from bench.harness.common import (  # noqa: E402
-    SETTINGS_MODULE,
-    BenchError,
-    bench_environment,
-    percentile,
-)
 
 HOST = "127.0.0.1"
 
@@ -977,7 +972,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = bench_environment()
     os.environ.update(env)
     os.environ.pop("REDIS_URL", None)
-    sys.path.insert(0, str(ROOT))
     db = DatabaseConfig.from_url(env["DATABASE_URL"])
 
     import django
@@ -1018,5 +1012,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except BenchError as error:
-        print(f"bench/invoices.py: {error}", file=sys.stderr)
+        print(f"bench/bench_invoices.py: {error}", file=sys.stderr)
         sys.exit(1)

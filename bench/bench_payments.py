@@ -1,9 +1,9 @@
 """One-time card payments through the service, on PostgreSQL with the sandbox gateway.
 
-Run it with `make bench`, or on its own:
+Run it with `make bench`, or on its own from the repository's root:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench \\
-        python3 -m uv run --frozen python bench/payments.py
+        python3 -m uv run --frozen python -m bench.bench_payments
 
 What it measures
 
@@ -83,27 +83,21 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from multiprocessing.synchronize import Barrier
-
-    from accounts.models import Account, User
-
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, bench/ comes first on the path and its invoices.py would hide the app's.
-if sys.path[0] != str(ROOT):
-    sys.path.insert(0, str(ROOT))
-
-from bench.harness.common import (  # noqa: E402
+from bench.harness.common import (
     BenchError,
     bench_environment,
     own_database_url,
     percentile,
     recreate_database,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from multiprocessing.synchronize import Barrier
+
+    from accounts.models import Account, User
 
 # The data.
 INVOICES = 200
@@ -134,8 +128,6 @@ def payments_database_url(url: str) -> tuple[str, str]:
 
 def setup_django() -> None:
     """Django with the benchmark's settings, in this process (the parent or a client)."""
-    if sys.path[0] != str(ROOT):
-        sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
@@ -595,5 +587,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except BenchError as error:
-        print(f"bench/payments.py: {error}", file=sys.stderr)
+        print(f"bench/bench_payments.py: {error}", file=sys.stderr)
         sys.exit(1)

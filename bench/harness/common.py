@@ -7,12 +7,14 @@ import math
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     import psycopg
 
+ROOT = Path(__file__).resolve().parents[2]  # the repository's root, where the project is
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal_bench"
 SETTINGS_MODULE = "bench.harness.settings"
 
@@ -29,6 +31,8 @@ def bench_environment(**defaults: str) -> dict[str, str]:
     env.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-" + "0" * 24)
     for name, value in defaults.items():
         env.setdefault(name, value)
+    # The processes it starts (gunicorn, Celery workers) import the project from the root.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
