@@ -86,10 +86,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -99,15 +96,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from bench.harness import common as harness
 from bench.harness.common import (
     ROOT,
     BenchError,
+    ChildProcess,
+    argument_parser,
     bench_environment,
+    child_process,
     drop_database,
+    migrate,
     own_database_url,
+    print_aims,
+    recreate_database,
+    run_main,
+    use_environment,
 )
 
 if TYPE_CHECKING:
@@ -172,15 +177,6 @@ def billing_database_urls(url: str) -> tuple[str, str, str]:
     return billing_url, name, f"{name}_template"
 
 
-def recreate_database(url: str, name: str, template: str | None = None) -> None:
-    """Drop `name` and create it again (empty or from `template`), after closing this
-    process's connections to it or to the template."""
-    from django.db import connections
-
-    connections.close_all()
-    harness.recreate_database(url, name, template)
-
-
 def redis_client(url: str) -> Redis:
     """The benchmark's Redis database, refused if it is the test suite's (db 0)."""
     import redis
@@ -201,9 +197,7 @@ def redis_client(url: str) -> Redis:
 
 def setup_django() -> None:
     """Django with the benchmark's settings, in this process (the parent or a pool process)."""
-    import django
-
-    django.setup()
+    harness.setup_django()
     from portal.celery import app
 
     app.conf.task_routes = ROUTES  # what the workers do; see the docstring
@@ -320,30 +314,10 @@ def make_accounts(count: int, *, label: str, starts_on: date) -> list[int]:
 # Workers ------------------------------------------------------------------------------------
 
 
-def _tail(log: IO[bytes], lines: int = 30) -> str:
-    log.flush()
-    log.seek(0)
-    return "\n".join(log.read().decode(errors="replace").splitlines()[-lines:])
-
-
-@dataclass
-class Worker:
-    process: subprocess.Popen[bytes]
-    log: IO[bytes]
-    label: str
-
-    def check(self) -> None:
-        if self.process.poll() is not None:
-            raise BenchError(
-                f"The {self.label} exited with {self.process.returncode}; its log ends with:\n"
-                + _tail(self.log)
-            )
-
-
 @contextmanager
 def celery_worker(
     env: dict[str, str], *, processes: int, queue: str, name: str
-) -> Iterator[Worker]:
+) -> Iterator[ChildProcess]:
     """A Celery worker (prefork, `processes` child processes) consuming `queue` only, once it
     answers a ping; stopped (warm shutdown: running tasks finish) on the way out."""
     from portal.celery import app
@@ -360,34 +334,19 @@ def celery_worker(
         "--without-gossip",
         "--without-mingle",
     ]
-    label = f"worker of {processes} process{'es' if processes > 1 else ''} on {queue}"
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        worker = Worker(process, log, label)
-        try:
-            deadline = time.monotonic() + WORKER_START_TIMEOUT
-            while not any(name in str(reply) for reply in app.control.ping(timeout=0.5) or []):
-                worker.check()
-                if time.monotonic() > deadline:
-                    raise BenchError(f"The {label} did not answer within {WORKER_START_TIMEOUT} s.")
-            yield worker
-        except BaseException:
-            if process.poll() is None:  # (one that exited has said so with its log)
-                print(f"The {label}'s log ends with:\n{_tail(log)}", file=sys.stderr)
-            raise
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    label = f"The worker of {processes} process{'es' if processes > 1 else ''} on {queue}"
+    with child_process(label, command, env, stop_timeout=60) as worker:
+        deadline = time.monotonic() + WORKER_START_TIMEOUT
+        while not any(name in str(reply) for reply in app.control.ping(timeout=0.5) or []):
+            worker.check()
+            if time.monotonic() > deadline:
+                raise BenchError(f"{label} did not answer within {WORKER_START_TIMEOUT} s.")
+        yield worker
 
 
-def wait_until(done: Callable[[], bool], worker: Worker, *, timeout: float, what: str) -> float:
+def wait_until(
+    done: Callable[[], bool], worker: ChildProcess, *, timeout: float, what: str
+) -> float:
     """Poll `done` until it holds; the moment it was first seen to (perf_counter)."""
     deadline = time.monotonic() + timeout
     while not done():
@@ -398,7 +357,7 @@ def wait_until(done: Callable[[], bool], worker: Worker, *, timeout: float, what
     return time.perf_counter()
 
 
-def wait_idle(worker: Worker, client: Redis, *, timeout: float) -> None:
+def wait_idle(worker: ChildProcess, client: Redis, *, timeout: float) -> None:
     """Until the billing queue is empty and the worker runs and holds no task, twice in a row
     (a task that is running holds its message unacknowledged, so a fan-out is seen)."""
     from portal.celery import app
@@ -408,7 +367,7 @@ def wait_idle(worker: Worker, client: Redis, *, timeout: float) -> None:
     while quiet < 2:
         worker.check()
         if time.monotonic() > deadline:
-            raise BenchError(f"The {worker.label} was still busy after {timeout:.0f} s.")
+            raise BenchError(f"{worker.name} was still busy after {timeout:.0f} s.")
         inspect = app.control.inspect(timeout=0.5)
         busy = [
             task
@@ -848,9 +807,7 @@ def report(
             f" {again.after.charges - again.before.charges} charges)",
         ),
     ]
-    print("\nAims")
-    for met, text in aims:
-        print(f"  {'PASS' if met else 'MISS'}  {text}")
+    print_aims(aims)
 
 
 def _span(values: Sequence[int]) -> str:
@@ -864,7 +821,7 @@ def _span(values: Sequence[int]) -> str:
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = argument_parser(__doc__)
     parser.add_argument(
         "--accounts", type=int, default=ACCOUNTS, help="accounts billed by the timed runs"
     )
@@ -903,13 +860,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "MEDIA_ROOT": media.name,
         }
     )
-    os.environ.update(env)
+    use_environment(env)
     setup_django()
     from django.conf import settings
-    from django.core.management import call_command
 
     recreate_database(url, name)
-    call_command("migrate", interactive=False, verbosity=0)
+    migrate()
     accounts = arguments.accounts
     print(
         f"Setting up {name}: {accounts:,} accounts with {len(CHARGES)} recurring charges"
@@ -976,9 +932,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         client.flushdb()
         client.close()
         media.cleanup()
-        from django.db import connections
-
-        connections.close_all()
         drop_database(url, template)
 
     print(
@@ -994,8 +947,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        print(f"bench/bench_billing_run.py: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

@@ -81,7 +81,6 @@ import os
 import random
 import re
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -93,13 +92,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.harness import common as harness
 from bench.harness.common import (
     ROOT,
     BenchError,
+    argument_parser,
     bench_environment,
+    migrate,
     own_database_url,
     percentile,
     postgres,
+    print_aims,
+    run_main,
+    use_environment,
 )
 
 if TYPE_CHECKING:
@@ -152,9 +157,7 @@ RENDERER_LABELS = {
 
 def setup_django() -> None:
     """Django with the benchmark's settings, in this process (the parent or a child)."""
-    import django
-
-    django.setup()
+    harness.setup_django()
     from django.conf import settings
 
     # DEBUG off asks for the manifest of collected static files; no page here needs them.
@@ -914,9 +917,7 @@ def report(
     elif density_note:
         print(f"\n{density_note}")
 
-    print("\nAims")
-    for met, text in aims(measurements, downloads, density):
-        print(f"  {'PASS' if met else 'MISS'}  {text}")
+    print_aims(aims(measurements, downloads, density))
 
 
 def aims(
@@ -987,7 +988,7 @@ def aims(
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = argument_parser(__doc__)
     parser.add_argument(
         "--repetitions",
         type=int,
@@ -1004,13 +1005,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _arguments(argv)
     started = time.perf_counter()
     env = bench_environment(MEDIA_ROOT=str(DEFAULT_MEDIA_ROOT))
-    os.environ.update(env)
-    os.environ.pop("REDIS_URL", None)
+    use_environment(env)
     name = ensure_database(env["DATABASE_URL"])
     setup_django()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
+    migrate()
     print(f"Using {name}; PDFs stored under {os.environ['MEDIA_ROOT']}.", flush=True)
 
     user, account = bench_account()
@@ -1042,8 +1040,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        print(f"bench/bench_documents.py: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

@@ -71,9 +71,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import queue
-import sys
 import threading
 import time
 import traceback
@@ -87,10 +85,16 @@ from typing import TYPE_CHECKING, Any
 
 from bench.harness.common import (
     BenchError,
+    argument_parser,
     bench_environment,
+    migrate,
     own_database_url,
     percentile,
+    print_aims,
     recreate_database,
+    run_main,
+    setup_django,
+    use_environment,
 )
 
 if TYPE_CHECKING:
@@ -124,13 +128,6 @@ SQL_SAMPLE = 100  # the payment whose statements are compared with the first's
 def payments_database_url(url: str) -> tuple[str, str]:
     """The URL and name of this benchmark's database: DATABASE_URL's name + "_payments"."""
     return own_database_url(url, "_payments")
-
-
-def setup_django() -> None:
-    """Django with the benchmark's settings, in this process (the parent or a client)."""
-    import django
-
-    django.setup()
 
 
 # The data -----------------------------------------------------------------------------------
@@ -478,9 +475,7 @@ def report(
             f" (1st: {first}, {_ordinal(sample)}: {later})",
         ),
     ]
-    print("\nAims")
-    for met, text in aims:
-        print(f"  {'PASS' if met else 'MISS'}  {text}")
+    print_aims(aims)
 
 
 def _ordinal(number: int) -> str:
@@ -494,7 +489,7 @@ def _ordinal(number: int) -> str:
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = argument_parser(__doc__)
     parser.add_argument(
         "--payments", type=int, default=SEQUENTIAL_PAYMENTS, help="timed sequential payments"
     )
@@ -527,12 +522,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "CARD_ATTEMPTS_PER_HOUR": "1000000",
         }
     )
-    os.environ.update(env)
+    use_environment(env)
     recreate_database(url, name)
     setup_django()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
+    migrate()
 
     clients_in = "threads" if arguments.threads else "processes"
     print(
@@ -584,8 +577,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        print(f"bench/bench_payments.py: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)
