@@ -92,7 +92,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -849,90 +849,90 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     env = bench_environment()
     url, name, template = billing_database_urls(env["DATABASE_URL"])
-    client = redis_client(arguments.redis)
-    media = tempfile.TemporaryDirectory(prefix="bench-billing-media-")
-    env.update(
-        {
-            "DATABASE_URL": url,
-            "REDIS_URL": arguments.redis,
-            "CELERY_TASK_ALWAYS_EAGER": "0",
-            "CARD_ATTEMPTS_PER_HOUR": "1000000",
-            "MEDIA_ROOT": media.name,
-        }
-    )
-    use_environment(env)
-    setup_django()
-    from django.conf import settings
+    with (
+        closing(redis_client(arguments.redis)) as client,
+        tempfile.TemporaryDirectory(prefix="bench-billing-media-") as media,
+    ):
+        env.update(
+            {
+                "DATABASE_URL": url,
+                "REDIS_URL": arguments.redis,
+                "CELERY_TASK_ALWAYS_EAGER": "0",
+                "CARD_ATTEMPTS_PER_HOUR": "1000000",
+                "MEDIA_ROOT": media,
+            }
+        )
+        use_environment(env)
+        setup_django()
+        from django.conf import settings
 
-    recreate_database(url, name)
-    migrate()
-    accounts = arguments.accounts
-    print(
-        f"Setting up {name}: {accounts:,} accounts with {len(CHARGES)} recurring charges"
-        f" ({INVOICE_TOTAL} {CURRENCY} a month) from {BILLING_DAY} and a monthly card, and"
-        f" {sum(SQL_SAMPLES)} accounts for the SQL sample…",
-        flush=True,
-    )
-    setup_started = time.perf_counter()
-    run_ids = make_accounts(accounts, label="run", starts_on=BILLING_DAY)
-    sample_ids = make_accounts(sum(SQL_SAMPLES), label="sample", starts_on=SAMPLE_DAY)
-    print(f"  written in {time.perf_counter() - setup_started:.1f} s", flush=True)
-    recreate_database(url, template, template=name)
+        recreate_database(url, name)
+        migrate()
+        accounts = arguments.accounts
+        print(
+            f"Setting up {name}: {accounts:,} accounts with {len(CHARGES)} recurring charges"
+            f" ({INVOICE_TOTAL} {CURRENCY} a month) from {BILLING_DAY} and a monthly card, and"
+            f" {sum(SQL_SAMPLES)} accounts for the SQL sample…",
+            flush=True,
+        )
+        setup_started = time.perf_counter()
+        run_ids = make_accounts(accounts, label="run", starts_on=BILLING_DAY)
+        sample_ids = make_accounts(sum(SQL_SAMPLES), label="sample", starts_on=SAMPLE_DAY)
+        print(f"  written in {time.perf_counter() - setup_started:.1f} s", flush=True)
+        recreate_database(url, template, template=name)
 
-    try:
-        runs: list[Run] = []
-        for processes in WORKER_PROCESSES:
-            if runs:
-                recreate_database(url, name, template=template)
+        try:
+            runs: list[Run] = []
+            for processes in WORKER_PROCESSES:
+                if runs:
+                    recreate_database(url, name, template=template)
+                print(
+                    f"Billing run of {BILLING_DAY}: {accounts:,} accounts, a worker of"
+                    f" {processes} process{'es' if processes > 1 else ''}…",
+                    flush=True,
+                )
+                runs.append(billing_run(env, client, processes, accounts))
+                if problems := check_run(accounts, client):
+                    raise BenchError(
+                        f"The run with {processes} worker processes is not exact:\n  "
+                        + "\n  ".join(problems)
+                    )
+
+            print(f"The same day again, a worker of {WORKER_PROCESSES[-1]} processes…", flush=True)
+            again = run_again(env, client)
+
             print(
-                f"Billing run of {BILLING_DAY}: {accounts:,} accounts, a worker of"
-                f" {processes} process{'es' if processes > 1 else ''}…",
+                f"SQL statements: {SQL_SAMPLES[0]} and {SQL_SAMPLES[1]} accounts in-process…",
                 flush=True,
             )
-            runs.append(billing_run(env, client, processes, accounts))
-            if problems := check_run(accounts, client):
-                raise BenchError(
-                    f"The run with {processes} worker processes is not exact:\n  "
-                    + "\n  ".join(problems)
+            statements = count_statements(sample_ids, SAMPLE_DAY)
+
+            from invoices.models import Invoice
+
+            invoice_ids = list(
+                Invoice.objects.filter(
+                    account_id__in=run_ids[: arguments.pdf_invoices + 2 * PDF_WARMUPS]
                 )
-
-        print(f"The same day again, a worker of {WORKER_PROCESSES[-1]} processes…", flush=True)
-        again = run_again(env, client)
-
-        print(
-            f"SQL statements: {SQL_SAMPLES[0]} and {SQL_SAMPLES[1]} accounts in-process…",
-            flush=True,
-        )
-        statements = count_statements(sample_ids, SAMPLE_DAY)
-
-        from invoices.models import Invoice
-
-        invoice_ids = list(
-            Invoice.objects.filter(
-                account_id__in=run_ids[: arguments.pdf_invoices + 2 * PDF_WARMUPS]
+                .order_by("pk")
+                .values_list("pk", flat=True)
             )
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-        # Two rounds in the order bare, portal, portal, bare, each with warm-ups of its own
-        # (a rendered invoice is not rendered again), so that a drift of the machine (other
-        # work on it) touches both sides alike.
-        warmups = (invoice_ids[:PDF_WARMUPS], invoice_ids[PDF_WARMUPS : 2 * PDF_WARMUPS])
-        measured = invoice_ids[2 * PDF_WARMUPS :]
-        halves = (measured[: len(measured) // 2], measured[len(measured) // 2 :])
-        print(
-            f"PDFs: {len(measured)} invoices in two rounds, bare WeasyPrint and the portal…",
-            flush=True,
-        )
-        bare = bare_pdfs(warmups[0], halves[0])
-        portal = portal_pdfs(env, client, warmups[0], halves[0])
-        portal = portal.plus(portal_pdfs(env, client, warmups[1], halves[1]))
-        bare = bare.plus(bare_pdfs(warmups[1], halves[1]))
-    finally:
-        client.flushdb()
-        client.close()
-        media.cleanup()
-        drop_database(url, template)
+            # Two rounds in the order bare, portal, portal, bare, each with warm-ups of its own
+            # (a rendered invoice is not rendered again), so that a drift of the machine (other
+            # work on it) touches both sides alike.
+            warmups = (invoice_ids[:PDF_WARMUPS], invoice_ids[PDF_WARMUPS : 2 * PDF_WARMUPS])
+            measured = invoice_ids[2 * PDF_WARMUPS :]
+            halves = (measured[: len(measured) // 2], measured[len(measured) // 2 :])
+            print(
+                f"PDFs: {len(measured)} invoices in two rounds, bare WeasyPrint and the portal…",
+                flush=True,
+            )
+            bare = bare_pdfs(warmups[0], halves[0])
+            portal = portal_pdfs(env, client, warmups[0], halves[0])
+            portal = portal.plus(portal_pdfs(env, client, warmups[1], halves[1]))
+            bare = bare.plus(bare_pdfs(warmups[1], halves[1]))
+        finally:
+            client.flushdb()
+            drop_database(url, template)
 
     print(
         f"\nThe billing day {BILLING_DAY} for {accounts:,} accounts, each: a New invoice of"

@@ -622,14 +622,16 @@ def child_render(
 
 
 def child_stop(renderer: str) -> None:
-    """Close what the renderer opened (the database connection, the browser)."""
+    """Close what the renderer opened (the database connection, the browser), also when it
+    failed to start."""
     if renderer == "portal":
         from django.db import connections
 
         connections.close_all()
-    elif "playwright" in _CHILD:
-        _CHILD["browser"].close()
-        _CHILD["playwright"].stop()
+    if "browser" in _CHILD:
+        _CHILD.pop("browser").close()
+    if "playwright" in _CHILD:
+        _CHILD.pop("playwright").stop()
 
 
 def _pdf_pages(pdf: bytes) -> int:
@@ -734,7 +736,7 @@ def measure_invoice(
                     run.pages = pages or _pdf_pages(pdf)
                 if keep_pdf and run.renderer == "portal":
                     run.pdf = pdf
-        for run in working:
+        for run in processes.values():
             run.call(child_stop, run.renderer)
 
     measurements = [
