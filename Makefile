@@ -89,9 +89,10 @@ format: python-packages
 
 bench: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal_bench
 bench: install
-	@set -e; for script in bench/[!_]*.py; do \
+	@set -e; for script in bench/bench_*.py; do \
 		[ -e "$$script" ] || { echo "No benchmarks yet."; break; }; \
-		echo "== $$script"; $(UV) run --frozen python "$$script"; \
+		name=$$(basename "$$script" .py); \
+		echo "== $$script"; $(UV) run --frozen python -m "bench.$$name"; \
 	done
 
 clean:

@@ -1,9 +1,9 @@
 """Invoice PDFs: the portal's renderer against bare WeasyPrint and headless Chromium.
 
-Run it with `make bench`, or on its own:
+Run it with `make bench`, or on its own from the repository's root:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench \\
-        python3 -m uv run --frozen python bench/documents.py
+        python3 -m uv run --frozen python -m bench.bench_documents
 
 What it does
 
@@ -13,8 +13,8 @@ What it does
    (`invoice_issue_one_time`, its after-issue render task and email patched out): 10, 200 and
    2,000 top-level items with a service period, most without details, about one in seven a
    server with 2–4 detail items. They are kept: later runs find them again by the company
-   name and their number of items and rows (when bench/invoices.py rebuilds the database, the
-   next run issues them again).
+   name and their number of items and rows (when bench/bench_invoices.py rebuilds the
+   database, the next run issues them again).
 2. Download. Each invoice's English PDF is stored first (`invoice_document_render`, which
    renders only when the stored one is out of date), into MEDIA_ROOT (default var/bench/media,
    apart from the development server's files). Then GET /billing/invoices/<pk>/pdf/ is asked
@@ -81,7 +81,6 @@ import os
 import random
 import re
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -93,23 +92,25 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.harness import common as harness
+from bench.harness.common import (
+    ROOT,
+    BenchError,
+    argument_parser,
+    bench_environment,
+    migrate,
+    own_database_url,
+    percentile,
+    postgres,
+    print_aims,
+    run_main,
+    use_environment,
+)
+
 if TYPE_CHECKING:
     from accounts.models import Account, User
     from invoices.models import Invoice
     from invoices.services import ItemSpec
-
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, bench/ comes first on the path and its invoices.py would hide the app's.
-if sys.path[0] != str(ROOT):
-    sys.path.insert(0, str(ROOT))
-
-from bench.harness.common import (  # noqa: E402
-    BenchError,
-    bench_environment,
-    own_database_url,
-    percentile,
-    postgres,
-)
 
 DEFAULT_MEDIA_ROOT = ROOT / "var" / "bench" / "media"
 
@@ -156,12 +157,7 @@ RENDERER_LABELS = {
 
 def setup_django() -> None:
     """Django with the benchmark's settings, in this process (the parent or a child)."""
-    # First: run as a script, bench/ comes first, and its invoices.py would hide the app's.
-    if sys.path[0] != str(ROOT):
-        sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    harness.setup_django()
     from django.conf import settings
 
     # DEBUG off asks for the manifest of collected static files; no page here needs them.
@@ -626,14 +622,16 @@ def child_render(
 
 
 def child_stop(renderer: str) -> None:
-    """Close what the renderer opened (the database connection, the browser)."""
+    """Close what the renderer opened (the database connection, the browser), also when it
+    failed to start."""
     if renderer == "portal":
         from django.db import connections
 
         connections.close_all()
-    elif "playwright" in _CHILD:
-        _CHILD["browser"].close()
-        _CHILD["playwright"].stop()
+    if "browser" in _CHILD:
+        _CHILD.pop("browser").close()
+    if "playwright" in _CHILD:
+        _CHILD.pop("playwright").stop()
 
 
 def _pdf_pages(pdf: bytes) -> int:
@@ -738,7 +736,7 @@ def measure_invoice(
                     run.pages = pages or _pdf_pages(pdf)
                 if keep_pdf and run.renderer == "portal":
                     run.pdf = pdf
-        for run in working:
+        for run in processes.values():
             run.call(child_stop, run.renderer)
 
     measurements = [
@@ -921,9 +919,7 @@ def report(
     elif density_note:
         print(f"\n{density_note}")
 
-    print("\nAims")
-    for met, text in aims(measurements, downloads, density):
-        print(f"  {'PASS' if met else 'MISS'}  {text}")
+    print_aims(aims(measurements, downloads, density))
 
 
 def aims(
@@ -994,7 +990,7 @@ def aims(
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = argument_parser(__doc__)
     parser.add_argument(
         "--repetitions",
         type=int,
@@ -1011,13 +1007,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _arguments(argv)
     started = time.perf_counter()
     env = bench_environment(MEDIA_ROOT=str(DEFAULT_MEDIA_ROOT))
-    os.environ.update(env)
-    os.environ.pop("REDIS_URL", None)
+    use_environment(env)
     name = ensure_database(env["DATABASE_URL"])
     setup_django()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
+    migrate()
     print(f"Using {name}; PDFs stored under {os.environ['MEDIA_ROOT']}.", flush=True)
 
     user, account = bench_account()
@@ -1049,8 +1042,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        print(f"bench/documents.py: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

@@ -1,9 +1,9 @@
 """The day's billing run with real Celery workers on Redis, and the invoice PDFs it leaves.
 
-Run it with `make bench`, or on its own:
+Run it with `make bench`, or on its own from the repository's root:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench \\
-        python3 -m uv run --frozen python bench/billing_run.py [--accounts 500]
+        python3 -m uv run --frozen python -m bench.bench_billing_run [--accounts 500]
 
 What it measures
 
@@ -86,39 +86,39 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
+
+from bench.harness import common as harness
+from bench.harness.common import (
+    ROOT,
+    BenchError,
+    ChildProcess,
+    argument_parser,
+    bench_environment,
+    child_process,
+    drop_database,
+    migrate,
+    own_database_url,
+    print_aims,
+    recreate_database,
+    run_main,
+    use_environment,
+)
 
 if TYPE_CHECKING:
     from multiprocessing.synchronize import Barrier
 
     from redis import Redis
-
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, bench/ comes first on the path and its invoices.py would hide the app's.
-if sys.path[0] != str(ROOT):
-    sys.path.insert(0, str(ROOT))
-
-from bench.harness import common as harness  # noqa: E402
-from bench.harness.common import (  # noqa: E402
-    BenchError,
-    bench_environment,
-    drop_database,
-    own_database_url,
-)
 
 # The data.
 ACCOUNTS = 10_000
@@ -161,10 +161,9 @@ MIN_PDF_SHARE = 0.8
 # configuration: the portal's settings have no CELERY_TASK_ROUTES to set from outside.
 WORKER_CODE = """
 import sys
-sys.path.insert(0, sys.argv[1])
 from portal.celery import app
 app.conf.task_routes = {routes!r}
-app.worker_main(["worker", *sys.argv[2:]])
+app.worker_main(["worker", *sys.argv[1:]])
 """
 
 
@@ -176,15 +175,6 @@ def billing_database_urls(url: str) -> tuple[str, str, str]:
     name of its template."""
     billing_url, name = own_database_url(url, "_billing")
     return billing_url, name, f"{name}_template"
-
-
-def recreate_database(url: str, name: str, template: str | None = None) -> None:
-    """Drop `name` and create it again (empty or from `template`), after closing this
-    process's connections to it or to the template."""
-    from django.db import connections
-
-    connections.close_all()
-    harness.recreate_database(url, name, template)
 
 
 def redis_client(url: str) -> Redis:
@@ -207,11 +197,7 @@ def redis_client(url: str) -> Redis:
 
 def setup_django() -> None:
     """Django with the benchmark's settings, in this process (the parent or a pool process)."""
-    if sys.path[0] != str(ROOT):
-        sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    harness.setup_django()
     from portal.celery import app
 
     app.conf.task_routes = ROUTES  # what the workers do; see the docstring
@@ -328,30 +314,10 @@ def make_accounts(count: int, *, label: str, starts_on: date) -> list[int]:
 # Workers ------------------------------------------------------------------------------------
 
 
-def _tail(log: IO[bytes], lines: int = 30) -> str:
-    log.flush()
-    log.seek(0)
-    return "\n".join(log.read().decode(errors="replace").splitlines()[-lines:])
-
-
-@dataclass
-class Worker:
-    process: subprocess.Popen[bytes]
-    log: IO[bytes]
-    label: str
-
-    def check(self) -> None:
-        if self.process.poll() is not None:
-            raise BenchError(
-                f"The {self.label} exited with {self.process.returncode}; its log ends with:\n"
-                + _tail(self.log)
-            )
-
-
 @contextmanager
 def celery_worker(
     env: dict[str, str], *, processes: int, queue: str, name: str
-) -> Iterator[Worker]:
+) -> Iterator[ChildProcess]:
     """A Celery worker (prefork, `processes` child processes) consuming `queue` only, once it
     answers a ping; stopped (warm shutdown: running tasks finish) on the way out."""
     from portal.celery import app
@@ -360,7 +326,6 @@ def celery_worker(
         sys.executable,
         "-c",
         WORKER_CODE.format(routes=ROUTES),
-        str(ROOT),
         "--pool=prefork",
         f"--concurrency={processes}",
         f"--queues={queue}",
@@ -369,34 +334,19 @@ def celery_worker(
         "--without-gossip",
         "--without-mingle",
     ]
-    label = f"worker of {processes} process{'es' if processes > 1 else ''} on {queue}"
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        worker = Worker(process, log, label)
-        try:
-            deadline = time.monotonic() + WORKER_START_TIMEOUT
-            while not any(name in str(reply) for reply in app.control.ping(timeout=0.5) or []):
-                worker.check()
-                if time.monotonic() > deadline:
-                    raise BenchError(f"The {label} did not answer within {WORKER_START_TIMEOUT} s.")
-            yield worker
-        except BaseException:
-            if process.poll() is None:  # (one that exited has said so with its log)
-                print(f"The {label}'s log ends with:\n{_tail(log)}", file=sys.stderr)
-            raise
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    label = f"The worker of {processes} process{'es' if processes > 1 else ''} on {queue}"
+    with child_process(label, command, env, stop_timeout=60) as worker:
+        deadline = time.monotonic() + WORKER_START_TIMEOUT
+        while not any(name in str(reply) for reply in app.control.ping(timeout=0.5) or []):
+            worker.check()
+            if time.monotonic() > deadline:
+                raise BenchError(f"{label} did not answer within {WORKER_START_TIMEOUT} s.")
+        yield worker
 
 
-def wait_until(done: Callable[[], bool], worker: Worker, *, timeout: float, what: str) -> float:
+def wait_until(
+    done: Callable[[], bool], worker: ChildProcess, *, timeout: float, what: str
+) -> float:
     """Poll `done` until it holds; the moment it was first seen to (perf_counter)."""
     deadline = time.monotonic() + timeout
     while not done():
@@ -407,7 +357,7 @@ def wait_until(done: Callable[[], bool], worker: Worker, *, timeout: float, what
     return time.perf_counter()
 
 
-def wait_idle(worker: Worker, client: Redis, *, timeout: float) -> None:
+def wait_idle(worker: ChildProcess, client: Redis, *, timeout: float) -> None:
     """Until the billing queue is empty and the worker runs and holds no task, twice in a row
     (a task that is running holds its message unacknowledged, so a fan-out is seen)."""
     from portal.celery import app
@@ -417,7 +367,7 @@ def wait_idle(worker: Worker, client: Redis, *, timeout: float) -> None:
     while quiet < 2:
         worker.check()
         if time.monotonic() > deadline:
-            raise BenchError(f"The {worker.label} was still busy after {timeout:.0f} s.")
+            raise BenchError(f"{worker.name} was still busy after {timeout:.0f} s.")
         inspect = app.control.inspect(timeout=0.5)
         busy = [
             task
@@ -857,9 +807,7 @@ def report(
             f" {again.after.charges - again.before.charges} charges)",
         ),
     ]
-    print("\nAims")
-    for met, text in aims:
-        print(f"  {'PASS' if met else 'MISS'}  {text}")
+    print_aims(aims)
 
 
 def _span(values: Sequence[int]) -> str:
@@ -873,7 +821,7 @@ def _span(values: Sequence[int]) -> str:
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = argument_parser(__doc__)
     parser.add_argument(
         "--accounts", type=int, default=ACCOUNTS, help="accounts billed by the timed runs"
     )
@@ -901,94 +849,90 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     env = bench_environment()
     url, name, template = billing_database_urls(env["DATABASE_URL"])
-    client = redis_client(arguments.redis)
-    media = tempfile.TemporaryDirectory(prefix="bench-billing-media-")
-    env.update(
-        {
-            "DATABASE_URL": url,
-            "REDIS_URL": arguments.redis,
-            "CELERY_TASK_ALWAYS_EAGER": "0",
-            "CARD_ATTEMPTS_PER_HOUR": "1000000",
-            "MEDIA_ROOT": media.name,
-        }
-    )
-    os.environ.update(env)
-    setup_django()
-    from django.conf import settings
-    from django.core.management import call_command
+    with (
+        closing(redis_client(arguments.redis)) as client,
+        tempfile.TemporaryDirectory(prefix="bench-billing-media-") as media,
+    ):
+        env.update(
+            {
+                "DATABASE_URL": url,
+                "REDIS_URL": arguments.redis,
+                "CELERY_TASK_ALWAYS_EAGER": "0",
+                "CARD_ATTEMPTS_PER_HOUR": "1000000",
+                "MEDIA_ROOT": media,
+            }
+        )
+        use_environment(env)
+        setup_django()
+        from django.conf import settings
 
-    recreate_database(url, name)
-    call_command("migrate", interactive=False, verbosity=0)
-    accounts = arguments.accounts
-    print(
-        f"Setting up {name}: {accounts:,} accounts with {len(CHARGES)} recurring charges"
-        f" ({INVOICE_TOTAL} {CURRENCY} a month) from {BILLING_DAY} and a monthly card, and"
-        f" {sum(SQL_SAMPLES)} accounts for the SQL sample…",
-        flush=True,
-    )
-    setup_started = time.perf_counter()
-    run_ids = make_accounts(accounts, label="run", starts_on=BILLING_DAY)
-    sample_ids = make_accounts(sum(SQL_SAMPLES), label="sample", starts_on=SAMPLE_DAY)
-    print(f"  written in {time.perf_counter() - setup_started:.1f} s", flush=True)
-    recreate_database(url, template, template=name)
+        recreate_database(url, name)
+        migrate()
+        accounts = arguments.accounts
+        print(
+            f"Setting up {name}: {accounts:,} accounts with {len(CHARGES)} recurring charges"
+            f" ({INVOICE_TOTAL} {CURRENCY} a month) from {BILLING_DAY} and a monthly card, and"
+            f" {sum(SQL_SAMPLES)} accounts for the SQL sample…",
+            flush=True,
+        )
+        setup_started = time.perf_counter()
+        run_ids = make_accounts(accounts, label="run", starts_on=BILLING_DAY)
+        sample_ids = make_accounts(sum(SQL_SAMPLES), label="sample", starts_on=SAMPLE_DAY)
+        print(f"  written in {time.perf_counter() - setup_started:.1f} s", flush=True)
+        recreate_database(url, template, template=name)
 
-    try:
-        runs: list[Run] = []
-        for processes in WORKER_PROCESSES:
-            if runs:
-                recreate_database(url, name, template=template)
+        try:
+            runs: list[Run] = []
+            for processes in WORKER_PROCESSES:
+                if runs:
+                    recreate_database(url, name, template=template)
+                print(
+                    f"Billing run of {BILLING_DAY}: {accounts:,} accounts, a worker of"
+                    f" {processes} process{'es' if processes > 1 else ''}…",
+                    flush=True,
+                )
+                runs.append(billing_run(env, client, processes, accounts))
+                if problems := check_run(accounts, client):
+                    raise BenchError(
+                        f"The run with {processes} worker processes is not exact:\n  "
+                        + "\n  ".join(problems)
+                    )
+
+            print(f"The same day again, a worker of {WORKER_PROCESSES[-1]} processes…", flush=True)
+            again = run_again(env, client)
+
             print(
-                f"Billing run of {BILLING_DAY}: {accounts:,} accounts, a worker of"
-                f" {processes} process{'es' if processes > 1 else ''}…",
+                f"SQL statements: {SQL_SAMPLES[0]} and {SQL_SAMPLES[1]} accounts in-process…",
                 flush=True,
             )
-            runs.append(billing_run(env, client, processes, accounts))
-            if problems := check_run(accounts, client):
-                raise BenchError(
-                    f"The run with {processes} worker processes is not exact:\n  "
-                    + "\n  ".join(problems)
+            statements = count_statements(sample_ids, SAMPLE_DAY)
+
+            from invoices.models import Invoice
+
+            invoice_ids = list(
+                Invoice.objects.filter(
+                    account_id__in=run_ids[: arguments.pdf_invoices + 2 * PDF_WARMUPS]
                 )
-
-        print(f"The same day again, a worker of {WORKER_PROCESSES[-1]} processes…", flush=True)
-        again = run_again(env, client)
-
-        print(
-            f"SQL statements: {SQL_SAMPLES[0]} and {SQL_SAMPLES[1]} accounts in-process…",
-            flush=True,
-        )
-        statements = count_statements(sample_ids, SAMPLE_DAY)
-
-        from invoices.models import Invoice
-
-        invoice_ids = list(
-            Invoice.objects.filter(
-                account_id__in=run_ids[: arguments.pdf_invoices + 2 * PDF_WARMUPS]
+                .order_by("pk")
+                .values_list("pk", flat=True)
             )
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-        # Two rounds in the order bare, portal, portal, bare, each with warm-ups of its own
-        # (a rendered invoice is not rendered again), so that a drift of the machine (other
-        # work on it) touches both sides alike.
-        warmups = (invoice_ids[:PDF_WARMUPS], invoice_ids[PDF_WARMUPS : 2 * PDF_WARMUPS])
-        measured = invoice_ids[2 * PDF_WARMUPS :]
-        halves = (measured[: len(measured) // 2], measured[len(measured) // 2 :])
-        print(
-            f"PDFs: {len(measured)} invoices in two rounds, bare WeasyPrint and the portal…",
-            flush=True,
-        )
-        bare = bare_pdfs(warmups[0], halves[0])
-        portal = portal_pdfs(env, client, warmups[0], halves[0])
-        portal = portal.plus(portal_pdfs(env, client, warmups[1], halves[1]))
-        bare = bare.plus(bare_pdfs(warmups[1], halves[1]))
-    finally:
-        client.flushdb()
-        client.close()
-        media.cleanup()
-        from django.db import connections
-
-        connections.close_all()
-        drop_database(url, template)
+            # Two rounds in the order bare, portal, portal, bare, each with warm-ups of its own
+            # (a rendered invoice is not rendered again), so that a drift of the machine (other
+            # work on it) touches both sides alike.
+            warmups = (invoice_ids[:PDF_WARMUPS], invoice_ids[PDF_WARMUPS : 2 * PDF_WARMUPS])
+            measured = invoice_ids[2 * PDF_WARMUPS :]
+            halves = (measured[: len(measured) // 2], measured[len(measured) // 2 :])
+            print(
+                f"PDFs: {len(measured)} invoices in two rounds, bare WeasyPrint and the portal…",
+                flush=True,
+            )
+            bare = bare_pdfs(warmups[0], halves[0])
+            portal = portal_pdfs(env, client, warmups[0], halves[0])
+            portal = portal.plus(portal_pdfs(env, client, warmups[1], halves[1]))
+            bare = bare.plus(bare_pdfs(warmups[1], halves[1]))
+        finally:
+            client.flushdb()
+            drop_database(url, template)
 
     print(
         f"\nThe billing day {BILLING_DAY} for {accounts:,} accounts, each: a New invoice of"
@@ -1003,8 +947,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        print(f"bench/billing_run.py: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

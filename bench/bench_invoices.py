@@ -1,9 +1,9 @@
 """The invoices pages under load, against a big account: throughput, latency and SQL queries.
 
-Run it with `make bench`, or on its own:
+Run it with `make bench`, or on its own from the repository's root:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench \\
-        python3 -m uv run --frozen python bench/invoices.py
+        python3 -m uv run --frozen python -m bench.bench_invoices
 
 What it does
 
@@ -52,13 +52,10 @@ import calendar
 import hashlib
 import math
 import multiprocessing
-import os
 import random
 import re
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -68,27 +65,31 @@ from datetime import date, timedelta
 from decimal import Decimal
 from http.client import HTTPConnection, HTTPResponse
 from http.cookies import SimpleCookie
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-if TYPE_CHECKING:
-    from psycopg import Connection
-
-    from accounts.models import Account, User
-    from invoices.models import Invoice, InvoiceItem
-
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, bench/ comes first on the path and its invoices.py would hide the app's.
-if sys.path[0] != str(ROOT):
-    sys.path.insert(0, str(ROOT))
-
-from bench.harness.common import (  # noqa: E402
+from bench.harness.common import (
+    ROOT,
     SETTINGS_MODULE,
     BenchError,
+    ChildProcess,
+    argument_parser,
     bench_environment,
+    child_process,
+    migrate,
+    own_database_url,
     percentile,
+    postgres,
+    print_aims,
+    recreate_database,
+    run_main,
+    setup_django,
+    use_environment,
 )
+
+if TYPE_CHECKING:
+    from accounts.models import Account, User
+    from invoices.models import Invoice, InvoiceItem
 
 HOST = "127.0.0.1"
 
@@ -133,53 +134,6 @@ class Page:
 # Environment and database -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DatabaseConfig:
-    name: str
-    user: str
-    password: str
-    host: str
-    port: str
-
-    @classmethod
-    def from_url(cls, url: str) -> DatabaseConfig:
-        import environ
-
-        parsed = environ.Env.db_url_config(url)
-        if "postgresql" not in str(parsed["ENGINE"]):
-            raise BenchError(f"DATABASE_URL must point at PostgreSQL, not {parsed['ENGINE']}.")
-        name = str(parsed["NAME"])
-        if "bench" not in name:
-            raise BenchError(
-                f"The benchmark drops and rebuilds its database; DATABASE_URL names {name!r}. "
-                "Give it a database of its own whose name contains 'bench' (portal_bench)."
-            )
-        return cls(
-            name=name,
-            user=str(parsed.get("USER") or ""),
-            password=str(parsed.get("PASSWORD") or ""),
-            host=str(parsed.get("HOST") or ""),
-            port=str(parsed.get("PORT") or ""),
-        )
-
-    @contextmanager
-    def maintenance(self) -> Iterator[Connection[tuple[Any, ...]]]:
-        """An autocommit connection to the server's `postgres` database."""
-        import psycopg
-
-        options = {
-            "user": self.user,
-            "password": self.password,
-            "host": self.host,
-            "port": self.port,
-        }
-        conninfo = psycopg.conninfo.make_conninfo(
-            dbname="postgres", **{key: value for key, value in options.items() if value}
-        )
-        with psycopg.connect(conninfo, autocommit=True) as connection:
-            yield connection
-
-
 def data_fingerprint() -> str:
     """What the built data depends on: the migrations and this script's data parameters."""
     digest = hashlib.sha256()
@@ -190,34 +144,23 @@ def data_fingerprint() -> str:
     return f"billing portal benchmark data {digest.hexdigest()[:32]}"
 
 
-def database_holds(db: DatabaseConfig, fingerprint: str) -> bool:
+def database_holds(url: str, name: str, fingerprint: str) -> bool:
     """Whether the database exists and holds the data of `fingerprint` (its comment)."""
-    with db.maintenance() as connection:
+    with postgres(url) as connection:
         row = connection.execute(
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-            [db.name],
+            [name],
         ).fetchone()
     return row is not None and row[0] == fingerprint
 
 
-def recreate_database(db: DatabaseConfig) -> None:
-    from django.db import connections
+def mark_database(url: str, name: str, fingerprint: str) -> None:
     from psycopg import sql
 
-    connections.close_all()
-    with db.maintenance() as connection:
-        name = sql.Identifier(db.name)
-        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
-
-
-def mark_database(db: DatabaseConfig, fingerprint: str) -> None:
-    from psycopg import sql
-
-    with db.maintenance() as connection:
+    with postgres(url) as connection:
         connection.execute(
             sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                sql.Identifier(db.name), sql.Literal(fingerprint)
+                sql.Identifier(name), sql.Literal(fingerprint)
             )
         )
 
@@ -225,7 +168,7 @@ def mark_database(db: DatabaseConfig, fingerprint: str) -> None:
 def prepare_schema() -> None:
     from django.core.management import call_command
 
-    call_command("migrate", interactive=False, verbosity=0)
+    migrate()
     # DEBUG off serves hashed, compressed files from var/static through whitenoise.
     call_command("collectstatic", interactive=False, verbosity=0)
 
@@ -661,27 +604,27 @@ def big_invoice(account: Account) -> Invoice:
     )
 
 
-def ensure_data(db: DatabaseConfig) -> tuple[User, Account]:
+def ensure_data(url: str, name: str) -> tuple[User, Account]:
     """Reuse the data of an earlier run when it is this build's; else rebuild from scratch."""
     fingerprint = data_fingerprint()
-    if database_holds(db, fingerprint):
+    if database_holds(url, name, fingerprint):
         prepare_schema()
         try:
             found = bench_user()
-            print(f"Reusing the data in {db.name}.", flush=True)
+            print(f"Reusing the data in {name}.", flush=True)
             return found
         except BenchError as error:
             print(f"{error} Rebuilding the database.", flush=True)
-    recreate_database(db)
+    recreate_database(url, name)
     prepare_schema()
     print(
-        f"Building {INVOICES:,} invoices and {ITEMS:,} items in {db.name} (kept for later runs)…",
+        f"Building {INVOICES:,} invoices and {ITEMS:,} items in {name} (kept for later runs)…",
         flush=True,
     )
     started = time.perf_counter()
     build_data(date.today())
     print(f"Built in {time.perf_counter() - started:.0f} s.", flush=True)
-    mark_database(db, fingerprint)
+    mark_database(url, name, fingerprint)
     return bench_user()
 
 
@@ -717,12 +660,6 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _tail(log: IO[bytes], lines: int = 30) -> str:
-    log.flush()
-    log.seek(0)
-    return "\n".join(log.read().decode(errors="replace").splitlines()[-lines:])
-
-
 @contextmanager
 def gunicorn(env: dict[str, str]) -> Iterator[int]:
     """gunicorn serving the portal on 127.0.0.1; yields its port and always stops it."""
@@ -745,30 +682,15 @@ def gunicorn(env: dict[str, str]) -> Iterator[int]:
         # No control socket: it would take the one under ~/.gunicorn from another server.
         "--no-control-socket",
     ]
-    with tempfile.TemporaryFile() as log:
-        server = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            _wait_until_serving(server, port)
-            yield port
-        except BaseException:
-            print(f"gunicorn's log ends with:\n{_tail(log)}", file=sys.stderr)
-            raise
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    with child_process("gunicorn", command, env, stop_timeout=15) as server:
+        _wait_until_serving(server, port)
+        yield port
 
 
-def _wait_until_serving(server: subprocess.Popen[bytes], port: int) -> None:
+def _wait_until_serving(server: ChildProcess, port: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise BenchError(f"gunicorn exited with {server.returncode}.")
+        server.check()
         connection = HTTPConnection(HOST, port, timeout=5)
         try:
             connection.request("GET", "/healthz")
@@ -955,16 +877,14 @@ def report(rows: Sequence[Row], result: LoadResult) -> None:
             f"500-item invoice under {MAX_BIG_INVOICE_MS:.0f} ms median ({big:.1f} ms)",
         ),
     ]
-    print("\nAims")
-    for met, text in aims:
-        print(f"  {'PASS' if met else 'MISS'}  {text}")
+    print_aims(aims)
 
 
 # Main ---------------------------------------------------------------------------------------
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = argument_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="slices per page")
     parser.add_argument(
         "--slice-seconds", type=float, default=SLICE_SECONDS, help="length of one slice"
@@ -975,18 +895,13 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _arguments(argv)
     env = bench_environment()
-    os.environ.update(env)
-    os.environ.pop("REDIS_URL", None)
-    sys.path.insert(0, str(ROOT))
-    db = DatabaseConfig.from_url(env["DATABASE_URL"])
-
-    import django
-
-    django.setup()
+    use_environment(env)
+    url, name = own_database_url(env["DATABASE_URL"], "")
+    setup_django()
     from django.conf import settings
     from django.db import connections
 
-    user, account = ensure_data(db)
+    user, account = ensure_data(url, name)
     invoice = big_invoice(account)
     last_page = math.ceil(INVOICES / settings.INVOICES_PER_PAGE)
     pages = [
@@ -1015,8 +930,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        print(f"bench/invoices.py: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

@@ -1,9 +1,9 @@
 """One-time card payments through the service, on PostgreSQL with the sandbox gateway.
 
-Run it with `make bench`, or on its own:
+Run it with `make bench`, or on its own from the repository's root:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench \\
-        python3 -m uv run --frozen python bench/payments.py
+        python3 -m uv run --frozen python -m bench.bench_payments
 
 What it measures
 
@@ -71,9 +71,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import queue
-import sys
 import threading
 import time
 import traceback
@@ -83,27 +81,27 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bench.harness.common import (
+    BenchError,
+    argument_parser,
+    bench_environment,
+    migrate,
+    own_database_url,
+    percentile,
+    print_aims,
+    recreate_database,
+    run_main,
+    setup_django,
+    use_environment,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from multiprocessing.synchronize import Barrier
 
     from accounts.models import Account, User
-
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, bench/ comes first on the path and its invoices.py would hide the app's.
-if sys.path[0] != str(ROOT):
-    sys.path.insert(0, str(ROOT))
-
-from bench.harness.common import (  # noqa: E402
-    BenchError,
-    bench_environment,
-    own_database_url,
-    percentile,
-    recreate_database,
-)
 
 # The data.
 INVOICES = 200
@@ -130,15 +128,6 @@ SQL_SAMPLE = 100  # the payment whose statements are compared with the first's
 def payments_database_url(url: str) -> tuple[str, str]:
     """The URL and name of this benchmark's database: DATABASE_URL's name + "_payments"."""
     return own_database_url(url, "_payments")
-
-
-def setup_django() -> None:
-    """Django with the benchmark's settings, in this process (the parent or a client)."""
-    if sys.path[0] != str(ROOT):
-        sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 # The data -----------------------------------------------------------------------------------
@@ -486,9 +475,7 @@ def report(
             f" (1st: {first}, {_ordinal(sample)}: {later})",
         ),
     ]
-    print("\nAims")
-    for met, text in aims:
-        print(f"  {'PASS' if met else 'MISS'}  {text}")
+    print_aims(aims)
 
 
 def _ordinal(number: int) -> str:
@@ -502,7 +489,7 @@ def _ordinal(number: int) -> str:
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = argument_parser(__doc__)
     parser.add_argument(
         "--payments", type=int, default=SEQUENTIAL_PAYMENTS, help="timed sequential payments"
     )
@@ -535,12 +522,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "CARD_ATTEMPTS_PER_HOUR": "1000000",
         }
     )
-    os.environ.update(env)
+    use_environment(env)
     recreate_database(url, name)
     setup_django()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
+    migrate()
 
     clients_in = "threads" if arguments.threads else "processes"
     print(
@@ -592,8 +577,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as error:
-        print(f"bench/payments.py: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)
