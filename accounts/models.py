@@ -249,25 +249,6 @@ class AuditEntry(models.Model):
         return f"{self.action} {self.object_type}:{self.object_id}"
 
 
-def log_action(
-    action: str,
-    *,
-    obj: models.Model,
-    account: Account | None,
-    actor: User | None = None,
-    **data: Any,
-) -> AuditEntry:
-    """Record `action` on `obj` in the audit trail (inside the caller's transaction)."""
-    return AuditEntry.objects.create(
-        account=account,
-        actor=actor,
-        action=action,
-        object_type=obj._meta.label_lower,
-        object_id=str(obj.pk),
-        data=data,
-    )
-
-
 class OutboundEmail(models.Model):
     """An email waiting to be sent, written in the same transaction as what caused it.
 
@@ -292,6 +273,8 @@ class OutboundEmail(models.Model):
     to = models.JSONField(_("to"), default=list)
     subject = models.CharField(_("subject"), max_length=255)
     body = models.TextField(_("body"))
+    # The same message as HTML, sent as an alternative to the text.
+    html_body = models.TextField(_("HTML body"), blank=True)
     # [{"kind": "<app>.<what>", "id": <pk>, "filename": ..., "language": ...}]: attachments
     # are produced when sending by the provider registered for their kind.
     attachments = models.JSONField(_("attachments"), default=list, blank=True)

@@ -1,20 +1,24 @@
 """The email outbox shared by every notification of the portal.
 
-`email_queue` writes a message in the caller's transaction and sends it after the commit;
-`email_send` (run by a worker) sends it once, producing its attachments through the provider
-each app registers for its kind of attachment (the invoices app registers invoice PDFs).
+`render_email` renders a notice from its templates in the recipient's language; `email_queue`
+writes it in the caller's transaction and sends it after the commit; `email_send` (run by a
+worker) sends it once, producing its attachments through the provider each app registers for
+its kind of attachment (the invoices app registers invoice PDFs).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.utils import timezone
+from django.template.loader import render_to_string, select_template
+from django.utils import timezone, translation
 
 from .models import Account, OutboundEmail
 
@@ -33,12 +37,32 @@ def register_attachment_provider(kind: str, provider: AttachmentProvider) -> Non
     _providers[kind] = provider
 
 
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    body: str
+    html: str
+
+
+def render_email(template: str, context: Mapping[str, Any], *, language: str) -> RenderedEmail:
+    """A notice rendered in `language`: the subject from `<template>_subject.txt` (on one
+    line), the text from `<template>_body.txt`, and its HTML alternative from
+    `<template>_body.html` or, when the notice has none, the shared layout, which sets the
+    text out as paragraphs with working links."""
+    with translation.override(language):
+        subject = " ".join(render_to_string(f"{template}_subject.txt", context).split())
+        body = render_to_string(f"{template}_body.txt", context)
+        html = select_template([f"{template}_body.html", "accounts/email/layout.html"]).render(
+            {**context, "subject": subject, "body": body, "language": language}
+        )
+    return RenderedEmail(subject=subject, body=body, html=html)
+
+
 def email_queue(
     *,
     key: str,
     to: Sequence[str],
-    subject: str,
-    body: str,
+    email: RenderedEmail,
     account: Account | None = None,
     attachments: Sequence[dict[str, Any]] = (),
 ) -> OutboundEmail | None:
@@ -49,25 +73,26 @@ def email_queue(
     recipients = sorted({address for address in to if address})
     if not recipients:
         return None
-    email, created = OutboundEmail.objects.get_or_create(
+    queued, created = OutboundEmail.objects.get_or_create(
         key=key,
         defaults={
             "account": account,
             "to": recipients,
-            "subject": subject,
-            "body": body,
+            "subject": email.subject,
+            "body": email.body,
+            "html_body": email.html,
             "attachments": list(attachments),
         },
     )
     if not created:
         return None
-    from .tasks import send_email_task
+    from .tasks import email_send_task
 
-    send_email_task.delay(email.pk)
-    return email
+    email_send_task.delay(queued.pk)
+    return queued
 
 
-def email_send(email_id: int) -> bool:
+def email_send(*, email_id: int) -> bool:
     """Send the queued email `email_id`; True when sent now, False if it was sent before.
 
     The row is locked while sending, so two workers never send the same email. Raises
@@ -96,13 +121,15 @@ def email_send(email_id: int) -> bool:
     return True
 
 
-def _message(email: OutboundEmail) -> EmailMessage:
-    message = EmailMessage(
+def _message(email: OutboundEmail) -> EmailMultiAlternatives:
+    message = EmailMultiAlternatives(
         subject=email.subject,
         body=email.body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=email.to,
     )
+    if email.html_body:
+        message.attach_alternative(email.html_body, "text/html")
     for spec in email.attachments:
         provider = _providers[spec["kind"]]
         filename, content, mimetype = provider(spec["id"], spec.get("language", "en"))
@@ -110,7 +137,19 @@ def _message(email: OutboundEmail) -> EmailMessage:
     return message
 
 
-def email_give_up(email_id: int, error: str) -> None:
+def email_give_up(*, email_id: int, error: str) -> None:
+    """After the last retry: the email is marked failed, with why."""
     OutboundEmail.objects.filter(pk=email_id, state=OutboundEmail.State.QUEUED).update(
         state=OutboundEmail.State.FAILED, last_error=error[:2000]
+    )
+
+
+def outbox_sweep(*, now: datetime) -> list[int]:
+    """The emails never attempted a while after they were written (a lost enqueue), to be
+    sent now. An email that was attempted is left to its own task's retries and back-off."""
+    stale = now - timedelta(minutes=10)
+    return list(
+        OutboundEmail.objects.filter(
+            state=OutboundEmail.State.QUEUED, attempts=0, created_at__lt=stale
+        ).values_list("pk", flat=True)[:500]
     )

@@ -5,6 +5,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from .locks import account_lock
 from .models import Account, Membership, User
 
 COMPANY_FIELDS = (
@@ -31,7 +32,7 @@ def account_update_company_info(*, account: Account, by: User, **values: Any) ->
     unknown = set(values) - set(COMPANY_FIELDS)
     if unknown:
         raise ValueError(f"Not company information: {', '.join(sorted(unknown))}")
-    account = Account.objects.select_for_update().get(pk=account.pk)
+    account = account_lock(account.pk)
     if not Membership.objects.filter(account=account, user=by, role=Membership.Role.OWNER).exists():
         raise PermissionDenied("Only an owner may change the company information.")
     changed = [name for name, value in values.items() if getattr(account, name) != value]

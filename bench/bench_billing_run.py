@@ -43,8 +43,9 @@ What it does
    round starts a fresh worker or pool and first renders 2 warm-up invoices (fonts, imports)
    that are not counted.
 
-Which queue what goes to. Issuing an invoice enqueues its PDF render (`invoices.render_pdf`)
-and every outbox email a send task (`accounts.send_email`), both after the commit, on
+Which queue what goes to. Issuing an invoice enqueues its PDF render
+(`invoices.invoice_documents_render`) and every outbox email a send task
+(`accounts.email_send`), both after the commit, on
 Celery's default queue. In production the same workers would render and send them as well;
 here the accounts per second are the billing work only, as the issue asks (the PDFs are
 measured on their own). The portal has no setting for routes, so the workers are started
@@ -141,8 +142,8 @@ BILLING_QUEUE = "celery"  # Celery's default queue: the run and its chunks
 PDF_QUEUE = "bench-pdf"
 EMAIL_QUEUE = "bench-email"
 ROUTES = {
-    "invoices.render_pdf": {"queue": PDF_QUEUE},
-    "accounts.send_email": {"queue": EMAIL_QUEUE},
+    "invoices.invoice_documents_render": {"queue": PDF_QUEUE},
+    "accounts.email_send": {"queue": EMAIL_QUEUE},
 }
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
 POLL_SECONDS = 0.1
@@ -408,7 +409,7 @@ def failed_payments() -> int:
 def billing_run(env: dict[str, str], client: Redis, processes: int, accounts: int) -> Run:
     """The day's billing by a worker of `processes` processes, timed until every account
     has a succeeded payment."""
-    from payments.tasks import billing_run_task
+    from billing.tasks import billing_run_task
 
     client.flushdb()
     with celery_worker(
@@ -436,9 +437,10 @@ def check_run(accounts: int, client: Redis) -> list[str]:
     from django.db.models import F, Sum
 
     from accounts.models import OutboundEmail
+    from billing.models import AutoCharge
     from invoices.balances import find_balance_mismatches
     from invoices.models import Allocation, Invoice, RecurringCharge
-    from payments.models import AutoCharge, Payment
+    from payments.models import Payment
     from sandbox_gateway.models import SandboxRequest
 
     problems: list[str] = []
@@ -462,7 +464,7 @@ def check_run(accounts: int, client: Redis) -> list[str]:
     expect("amounts applied", applied.count(), accounts)
     expect(
         "payments applied to their automatic charge's invoice",
-        payments.filter(allocations__allocation__invoice_id=F("autocharge__invoice_id")).count(),
+        payments.filter(allocations__allocation__invoice_id=F("autocharges__invoice_id")).count(),
         accounts,
     )
     expect(
@@ -507,8 +509,9 @@ class Totals:
 
 def totals() -> Totals:
     from accounts.models import AuditEntry, OutboundEmail
+    from billing.models import AutoCharge
     from invoices.models import Invoice
-    from payments.models import AutoCharge, Payment
+    from payments.models import Payment
     from sandbox_gateway.models import SandboxRequest
 
     return Totals(
@@ -534,12 +537,12 @@ def run_again(env: dict[str, str], client: Redis) -> Again:
     """The same day once more, by the 2-process worker; nothing may change."""
     from django.utils import timezone
 
-    from payments.billing import billing_accounts
-    from payments.tasks import billing_run_task
+    from billing.run import billing_accounts
+    from billing.tasks import billing_run_task
 
     client.flushdb()
     before = totals()
-    handed_out = len(billing_accounts(BILLING_DAY, timezone.now()))
+    handed_out = len(billing_accounts(day=BILLING_DAY, now=timezone.now()))
     with celery_worker(env, processes=2, queue=BILLING_QUEUE, name="billing-again") as worker:
         started = time.perf_counter()
         billing_run_task.apply_async(args=(BILLING_DAY.isoformat(),), queue=BILLING_QUEUE)
@@ -582,7 +585,7 @@ def count_statements(account_ids: Sequence[int], day: date) -> Statements:
     from django.db import connection
     from django.utils import timezone
 
-    from payments.billing import billing_run_account
+    from billing.run import billing_run_account
 
     per_account: list[int] = []
     seconds: list[float] = []
@@ -637,7 +640,7 @@ def portal_pdfs(
 ) -> Pdfs:
     """The portal's render task for each invoice, by a worker of PDF_PROCESSES processes."""
     from invoices.models import InvoiceDocument
-    from invoices.tasks import invoice_pdf_task
+    from invoices.tasks import invoice_documents_render_task
 
     languages = len(_languages())
 
@@ -653,11 +656,11 @@ def portal_pdfs(
     client.flushdb()
     with celery_worker(env, processes=PDF_PROCESSES, queue=PDF_QUEUE, name="pdf") as worker:
         for invoice_id in warmups:  # one for each process: fonts and WeasyPrint loaded
-            invoice_pdf_task.apply_async(args=(invoice_id,), queue=PDF_QUEUE)
+            invoice_documents_render_task.apply_async(args=(invoice_id,), queue=PDF_QUEUE)
         wait_until(stored(warmups), worker, timeout=120, what="The warm-up PDFs")
         started = time.perf_counter()
         for invoice_id in invoice_ids:
-            invoice_pdf_task.apply_async(args=(invoice_id,), queue=PDF_QUEUE)
+            invoice_documents_render_task.apply_async(args=(invoice_id,), queue=PDF_QUEUE)
         finished = wait_until(
             stored(invoice_ids),
             worker,
@@ -665,7 +668,7 @@ def portal_pdfs(
             what=f"The PDFs of {len(invoice_ids)} invoices",
         )
     return Pdfs(
-        label=f"portal: invoice_pdf_task, Celery worker of {PDF_PROCESSES} processes",
+        label=f"portal: invoice_documents_render_task, Celery worker of {PDF_PROCESSES} processes",
         pdfs=len(invoice_ids) * languages,
         seconds=finished - started,
     )

@@ -7,7 +7,7 @@ Run it with `make bench`, or on its own from the repository's root:
 
 What it measures
 
-`payments.checkout.payment_pay_by_card`, called in-process the way the pay-by-card view
+`payments.one_time.payment_pay_by_card`, called in-process the way the pay-by-card view
 calls it: the card-testing check, the account's row lock, the Processing payment and its
 gateway attempt, the sandbox charge (the sandbox processor writes to the same database, as a
 real gateway would answer over the network), then the outcome, the amount applied to the
@@ -226,9 +226,10 @@ def counting_statements(counter: list[int]) -> Iterator[None]:
 
 def pay(account: Account, user: User, token: str) -> int:
     """One payment through the service; its id. BenchError unless it succeeded."""
-    from payments.checkout import new_key, payment_pay_by_card
+    from payments.card_checks import BillingAddress
+    from payments.core import new_key
     from payments.models import Payment
-    from payments.services import BillingAddress
+    from payments.one_time import payment_pay_by_card
 
     payment = payment_pay_by_card(
         account=account,
@@ -363,7 +364,7 @@ class Before:
 
 def snapshot(account_id: int) -> Before:
     from accounts.models import Account
-    from payments.checkout import amount_owed
+    from payments.selectors import amount_owed
     from sandbox_gateway.models import SandboxRequest
 
     account = Account.objects.get(pk=account_id)
@@ -379,8 +380,8 @@ def check(account_id: int, before: Before, payment_ids: Sequence[int]) -> list[s
 
     from accounts.models import Account
     from invoices.balances import find_balance_mismatches
-    from payments.checkout import amount_owed, payment_applied
     from payments.models import Payment
+    from payments.selectors import amount_owed, payment_applied
     from sandbox_gateway.models import SandboxRequest
 
     account = Account.objects.get(pk=account_id)

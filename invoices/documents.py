@@ -171,6 +171,29 @@ def invoice_document_render(*, invoice: Invoice, language: str) -> InvoiceDocume
     return document
 
 
+def invoice_documents_render(*, invoice_id: int) -> int:
+    """Render and store the PDF of an invoice in every language, the account's first, so
+    that a download never has to render; a PDF that is still current is left as it is.
+    Returns the number of pages."""
+    invoice = Invoice.objects.select_related("account").get(pk=invoice_id)
+    languages = [invoice.account.language] + [
+        code for code, _name in settings.LANGUAGES if code != invoice.account.language
+    ]
+    pages = 0
+    for language in languages:
+        pages = invoice_document_render(invoice=invoice, language=language).pages
+    return pages
+
+
+def invoice_documents_missing(*, since: date, limit: int = 1000) -> list[int]:
+    """Ids of the invoices issued since `since` that have no stored PDF yet (a render task
+    that was lost)."""
+    missing = Invoice.objects.filter(issue_date__gte=since).exclude(
+        documents__rendered_at__isnull=False
+    )
+    return list(missing.values_list("pk", flat=True)[:limit])
+
+
 def stored_document(invoice: Invoice, language: str) -> InvoiceDocument | None:
     """The stored PDF if it is current, without rendering (one query)."""
     document = InvoiceDocument.objects.filter(invoice=invoice, language=language).first()

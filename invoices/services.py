@@ -1,8 +1,9 @@
 """Issuing invoices and applying credits: every change of what is owed happens here.
 
 Each service runs in one transaction and locks what it changes in a fixed order (the account,
-then the number sequence, then the account's invoices by id), so that two workers issuing or
-applying at the same moment wait for each other instead of losing an update or a number.
+then the number sequence, then the account's invoices by id; the order of every money path,
+`payments.locks`), so that two workers issuing or applying at the same moment wait for each
+other instead of losing an update or a number.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Account, User, log_action
-from accounts.outbox import email_queue
+from accounts.audit import log_action
+from accounts.locks import account_lock
+from accounts.models import Account, User
+from accounts.outbox import email_queue, render_email
 
+from .audit import INVOICE_ISSUED
 from .models import Allocation, Invoice, InvoiceItem, NumberSequence, RecurringCharge
 from .money import has_valid_precision, round_money, sum_money
 
@@ -179,7 +182,7 @@ def _issue(
     _create_items(invoice, items, factor)
     _after_issue(invoice, account)
     log_action(
-        "invoices.invoice.issued",
+        INVOICE_ISSUED,
         obj=invoice,
         account=account,
         actor=by,
@@ -193,23 +196,19 @@ def _issue(
 
 def _after_issue(invoice: Invoice, account: Account) -> None:
     """Render the PDF after the commit, and tell the billing contacts (outbox, same commit)."""
-    from .tasks import invoice_pdf_task
+    from .tasks import invoice_documents_render_task
 
-    invoice_pdf_task.delay(invoice.pk)
-    with translation.override(account.language):
-        context = {
-            "invoice": invoice,
-            "account": account,
-            "url": settings.SITE_URL.rstrip("/") + reverse("invoices:detail", args=[invoice.pk]),
-        }
-        subject = render_to_string("invoices/email/invoice_issued_subject.txt", context)
-        body = render_to_string("invoices/email/invoice_issued_body.txt", context)
+    invoice_documents_render_task.delay(invoice.pk)
+    context = {
+        "invoice": invoice,
+        "account": account,
+        "url": settings.SITE_URL.rstrip("/") + reverse("invoices:detail", args=[invoice.pk]),
+    }
     email_queue(
         key=f"invoices.invoice.issued:{invoice.pk}",
         account=account,
         to=account.billing_emails(),
-        subject=" ".join(subject.split()),
-        body=body,
+        email=render_email("invoices/email/invoice_issued", context, language=account.language),
         attachments=[
             {
                 "kind": "invoices.invoice_pdf",
@@ -218,10 +217,6 @@ def _after_issue(invoice: Invoice, account: Account) -> None:
             }
         ],
     )
-
-
-def _lock_account(account: Account) -> Account:
-    return Account.objects.select_for_update().get(pk=account.pk)
 
 
 @transaction.atomic
@@ -240,7 +235,7 @@ def invoice_issue_one_time(
     Raises InvoiceError when there are no items, an amount is negative or the unit prices
     need more decimals than make sense.
     """
-    account = _lock_account(account)
+    account = account_lock(account.pk)
     currency = currency or account.currency
     invoice = _issue(
         account=account,
@@ -297,7 +292,7 @@ def invoice_issue_credit(
     otherwise, or
     for an amount that is zero, negative or has too many decimals.
     """
-    account = _lock_account(original.account)
+    account = account_lock(original.account_id)
     original = Invoice.objects.select_for_update().get(pk=original.pk)
     _validate_correction_amount(original, amount)
     if _corrected(original) + amount > original.total:
@@ -332,7 +327,7 @@ def invoice_issue_refund(
     It owes nothing either way. Refunds never exceed what was paid on the original, and
     credits and refunds together never exceed its total, so nothing is given back twice.
     """
-    account = _lock_account(original.account)
+    account = account_lock(original.account_id)
     original = Invoice.objects.select_for_update().get(pk=original.pk)
     _validate_correction_amount(original, amount)
     refunded = sum_money(
@@ -477,7 +472,7 @@ def recurring_run_account(*, account: Account, day: date) -> RunResult:
     by the next run, each as its own invoice). Each charge records how far it is invoiced,
     under the account's lock, so a second run for the same day finds nothing left to issue.
     """
-    account = _lock_account(account)
+    account = account_lock(account.pk)
     result = RunResult()
     charges = list(
         RecurringCharge.objects.select_for_update()

@@ -21,6 +21,7 @@ from .documents import (
     stored_document,
 )
 from .forms import InvoiceFilterForm
+from .hooks import billing_summary_sections
 from .models import Invoice
 from .presenters import present_rows
 from .selectors import (
@@ -68,6 +69,7 @@ def invoice_list(request: AccountRequest) -> HttpResponse:
             "page": page,
             "query": query.urlencode(),
             "summary": billing_summary(request.account, timezone.localdate()),
+            "summary_sections": billing_summary_sections(request),
         },
     )
 

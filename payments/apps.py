@@ -7,3 +7,11 @@ from django.utils.translation import gettext_lazy as _
 class PaymentsConfig(AppConfig):
     name = "payments"
     verbose_name = _("Payments")
+
+    def ready(self) -> None:
+        from invoices import hooks
+
+        from . import checks, sections
+
+        checks.register()
+        hooks.on_billing_summary(sections.billing_summary_section)

@@ -1,5 +1,7 @@
 """Demo cards (one verified monthly card, one awaiting an account representative) and a
-few one-time payments for the Payments page's history."""
+few one-time payments for the Payments page's history, made with the sandbox gateway's test
+cards through the same services as the pages. With a real gateway configured there are no
+test cards, and the demo has no cards or payments."""
 
 from __future__ import annotations
 
@@ -9,61 +11,60 @@ from django.utils import timezone
 
 from accounts.models import Account, User
 from invoices.models import Invoice
-from sandbox_gateway import paypal
-from sandbox_gateway.processor import tokenize
 
-from .checkout import new_key, payment_pay_by_card, payment_paypal_capture, payment_paypal_start
+from .card_checks import BillingAddress
+from .cards import payment_method_add, payment_method_approve, payment_method_verify
+from .core import new_key
+from .gateway import card_gateway, paypal_gateway
+from .gateways.base import DemoApprovals, DemoCards
 from .models import Payment, PaymentMethod
-from .services import (
-    BillingAddress,
-    payment_method_add,
-    payment_method_approve,
-    payment_method_verify,
-)
+from .one_time import payment_pay_by_card, payment_paypal_capture, payment_paypal_start
+
+HOLDER = "WANG XIAOMING"
 
 
-def _token(number: str, holder: str) -> str:
-    today = timezone.localdate()
-    card, errors = tokenize(
-        number=number,
-        exp_month="12",
-        exp_year=str(today.year + 3),
-        cvc="123",
-        holder=holder,
-        today=today,
-    )
-    assert card is not None, errors
-    return card.token
+def _test_cards() -> DemoCards | None:
+    gateway = card_gateway()
+    return gateway if isinstance(gateway, DemoCards) else None
 
 
-def _add(account: Account, user: User, number: str, holder: str) -> PaymentMethod:
+def _token(cards: DemoCards, number: str) -> str:
+    return cards.test_token(number, holder=HOLDER, exp_year=timezone.localdate().year + 3)
+
+
+def _add(cards: DemoCards, account: Account, user: User, number: str) -> PaymentMethod:
     method = payment_method_add(
         account=account,
         by=user,
-        token=_token(number, holder),
+        token=_token(cards, number),
         address=BillingAddress.of_account(account),
         contact_email=user.email,
     )
-    return payment_method_verify(method.pk)
+    return payment_method_verify(payment_method_id=method.pk)
 
 
 def seed_payment_methods(account: Account, customer: User, rep: User) -> None:
     """Does nothing when the account already has cards."""
-    if PaymentMethod.objects.filter(account=account).exists():
+    cards = _test_cards()
+    if cards is None or PaymentMethod.objects.filter(account=account).exists():
         return
     now = timezone.now()
-    monthly = _add(account, customer, "4242424242424242", "WANG XIAOMING")
+    monthly = _add(cards, account, customer, "4242424242424242")
     payment_method_approve(payment_method=monthly, by=rep)
     PaymentMethod.objects.filter(pk=monthly.pk).update(created_at=now - timedelta(days=75))
-    pending = _add(account, customer, "5555555555554444", "WANG XIAOMING")
+    pending = _add(cards, account, customer, "5555555555554444")
     PaymentMethod.objects.filter(pk=pending.pk).update(created_at=now - timedelta(hours=3))
 
 
 def seed_payments(account: Account, customer: User) -> None:
     """Pay the two oldest open invoices in the account's currency, one by card and one with
-    PayPal, through the same services as the Payments page. Does nothing when the account
-    already has payments."""
-    if Payment.objects.filter(account=account).exists():
+    PayPal. Does nothing when the account already has payments."""
+    cards, approvals = _test_cards(), paypal_gateway()
+    if (
+        cards is None
+        or not isinstance(approvals, DemoApprovals)
+        or Payment.objects.filter(account=account).exists()
+    ):
         return
     oldest = list(
         Invoice.objects.filter(
@@ -75,7 +76,7 @@ def seed_payments(account: Account, customer: User) -> None:
     payment_pay_by_card(
         account=account,
         by=customer,
-        token=_token("4242424242424242", "WANG XIAOMING"),
+        token=_token(cards, "4242424242424242"),
         amount=oldest[0].balance,
         currency=account.currency,
         key=new_key(),
@@ -91,5 +92,5 @@ def seed_payments(account: Account, customer: User) -> None:
             return_url="http://127.0.0.1:8000/payments/paypal/return/",
             cancel_url="http://127.0.0.1:8000/payments/paypal/cancel/",
         )
-        paypal.decide(started.payment.order_id, approve=True)
+        approvals.approve(started.payment.order_id)
         payment_paypal_capture(payment_id=started.payment.pk)

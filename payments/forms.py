@@ -7,9 +7,10 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, PostalAddress
 
-from .checkout import PaymentError, validate_amount
+from .card_checks import BillingAddress
+from .errors import PaymentError
 from .models import PaymentMethod
-from .services import BillingAddress
+from .one_time import validate_amount
 
 
 class CardAddressForm(forms.ModelForm[PaymentMethod]):

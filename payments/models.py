@@ -210,8 +210,9 @@ class GatewayAttempt(models.Model):
 class Payment(PostalAddress):
     """Money a customer paid (or tried to pay): by a one-time card, PayPal or the card on file.
 
-    Once it succeeded its amount is applied to the account's open invoices, oldest first
-    (`PaymentAllocation`), and it is never changed again; a refund is a `PaymentRefund`.
+    Once it succeeded its amount is applied to the account's open invoices, the one it was
+    made for first (`pay_first`), then oldest first (`PaymentAllocation`), and it is never
+    changed again; a refund is a `PaymentRefund`.
     A one-time card leaves nothing here but its brand, last four digits and the gateway's
     reference; the address is the card's billing address (blank for PayPal).
     """
@@ -262,14 +263,14 @@ class Payment(PostalAddress):
         related_name="payments",
         verbose_name=_("card on file"),
     )
-    # The automatic charge of an invoice this payment is an attempt of (card on file).
-    autocharge = models.ForeignKey(
-        "AutoCharge",
+    # The invoice the payment was made for, paid first (an automatic charge's invoice).
+    pay_first = models.ForeignKey(
+        Invoice,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
-        related_name="payments",
-        verbose_name=_("automatic charge"),
+        related_name="+",
+        verbose_name=_("paid first"),
     )
     brand = models.CharField(_("brand"), max_length=20, blank=True)
     last4 = models.CharField(_("last four digits"), max_length=4, blank=True)
@@ -420,104 +421,3 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.gateway} {self.event_type} {self.event_id}"
-
-
-class AutoCharge(models.Model):
-    """The automatic charge of a New or Recurring invoice to the card on file, and its
-    dunning: a declined charge is tried again on a schedule and the contacts are told each
-    time, until the invoice is paid (by this charge or otherwise) or the retries run out."""
-
-    class State(models.TextChoices):
-        SCHEDULED = "scheduled", _("Scheduled")
-        CHARGING = "charging", _("Charging")
-        NO_CARD = "no_card", _("Waiting for a usable card")
-        SUCCEEDED = "succeeded", _("Paid by the card on file")
-        STOPPED = "stopped", _("Paid otherwise")
-        FAILED = "failed", _("Retries exhausted")
-
-    # Still trying: the invoice is (or may be) charged to the card on file.
-    ACTIVE: ClassVar[tuple[str, ...]] = (State.SCHEDULED, State.CHARGING, State.NO_CARD)
-
-    invoice = models.OneToOneField(
-        Invoice, on_delete=models.PROTECT, related_name="autocharge", verbose_name=_("invoice")
-    )
-    account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="autocharges", verbose_name=_("account")
-    )
-    state = models.CharField(
-        _("state"), max_length=16, choices=State.choices, default=State.SCHEDULED
-    )
-    attempts = models.PositiveSmallIntegerField(_("charges tried"), default=0)
-    declines = models.PositiveSmallIntegerField(_("declines"), default=0)
-    processing_errors = models.PositiveSmallIntegerField(_("processing errors"), default=0)
-    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
-    first_declined_at = models.DateTimeField(_("first declined"), null=True, blank=True)
-    decline_code = models.CharField(_("last decline"), max_length=32, blank=True)
-    created_at = models.DateTimeField(_("scheduled"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
-
-    class Meta:
-        verbose_name = _("automatic charge")
-        verbose_name_plural = _("automatic charges")
-        ordering = ["-created_at", "-pk"]
-        indexes = [
-            models.Index(
-                fields=["next_attempt_at"],
-                condition=models.Q(state__in=["scheduled", "no_card"]),
-                name="autocharge_due",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.invoice_id} ({self.state})"
-
-    @property
-    def reason(self) -> str:
-        if self.decline_code:
-            return str(CHARGE_DECLINE_REASONS.get(self.decline_code, DECLINE_REASONS["generic"]))
-        return ""
-
-
-class LateFee(models.Model):
-    """A late fee charged on an invoice still unpaid after its grace period: once per
-    invoice and period, as a One-time invoice; staff may waive it with a Credit."""
-
-    invoice = models.ForeignKey(
-        Invoice,
-        on_delete=models.PROTECT,
-        related_name="late_fees",
-        verbose_name=_("overdue invoice"),
-    )
-    period = models.PositiveSmallIntegerField(_("period"))
-    fee_invoice = models.OneToOneField(
-        Invoice, on_delete=models.PROTECT, related_name="late_fee_of", verbose_name=_("fee invoice")
-    )
-    overdue = MoneyField(_("overdue balance"))
-    waived_by = models.ForeignKey(
-        User,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("waived by"),
-    )
-    waiver = models.OneToOneField(
-        Invoice,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="late_fee_waived",
-        verbose_name=_("waiver credit"),
-    )
-    created_at = models.DateTimeField(_("charged"), auto_now_add=True)
-
-    class Meta:
-        verbose_name = _("late fee")
-        verbose_name_plural = _("late fees")
-        ordering = ["-created_at", "-pk"]
-        constraints = [
-            models.UniqueConstraint(fields=["invoice", "period"], name="late_fee_once_per_period")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.fee_invoice_id} for {self.invoice_id} ({self.period})"

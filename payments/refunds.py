@@ -18,30 +18,42 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import User, log_action
+from accounts.audit import AuditAction, log_action
+from accounts.models import User
 from invoices.models import Invoice
 from invoices.money import format_money, has_valid_precision, round_money, sum_money
 from invoices.services import invoice_issue_refund
 
-from .checkout import PaymentError, payment_lock
-from .gateways import card_gateway, paypal_gateway
-from .gateways.base import (
-    CardGateway,
-    GatewayResult,
-    GatewayTimeout,
-    GatewayUnavailable,
-    Outcome,
-    PayPalGateway,
+from .audit import (
+    REFUND_FAILED,
+    REFUND_PENDING,
+    REFUND_STARTED,
+    REFUND_SUCCEEDED,
+    REFUND_UNDOCUMENTED,
 )
+from .core import attempt_start
+from .errors import RefundError
+from .gateway import (
+    UNANSWERED,
+    card_gateway,
+    gateway_ask,
+    gateway_call,
+    gateway_for,
+    paypal_gateway,
+)
+from .gateways.base import GatewayResult, Outcome
+from .locks import payment_lock, refund_lock
 from .models import GatewayAttempt, Payment, PaymentRefund
 
 CORRECTIONS = (Invoice.Type.CREDIT, Invoice.Type.REFUND)
 
 logger = logging.getLogger(__name__)
 
-
-def _gateway(payment: Payment) -> CardGateway | PayPalGateway:
-    return paypal_gateway() if payment.method == Payment.Method.PAYPAL else card_gateway()
+_RECORDED: dict[str, AuditAction] = {
+    PaymentRefund.State.PENDING: REFUND_PENDING,
+    PaymentRefund.State.SUCCEEDED: REFUND_SUCCEEDED,
+    PaymentRefund.State.FAILED: REFUND_FAILED,
+}
 
 
 def _counted(payment: Payment, states: tuple[str, ...]) -> Decimal:
@@ -107,30 +119,30 @@ def payment_refund(
 
     The same `key` again returns the first refund (a double-clicked form refunds once).
     Never more than was captured less earlier refunds, nor more than can be documented.
-    Raises PaymentError for an amount that is zero, negative, has too many decimals or
+    Raises RefundError for an amount that is zero, negative, has too many decimals or
     exceeds what is refundable, a payment that did not succeed, or a missing reason.
     Returns the refund: Refunded, Failed, or Processing/Pending (settled later).
     """
     if not reason.strip():
-        raise PaymentError(_("Give the reason for the refund."))
+        raise RefundError(_("Give the reason for the refund."))
     with transaction.atomic():
         payment = payment_lock(payment.pk)
         existing = PaymentRefund.objects.filter(key=key).first()
         if existing is not None:
             if existing.payment_id != payment.pk:
-                raise PaymentError(_("This form was already used. Reload the page and try again."))
+                raise RefundError(_("This form was already used. Reload the page and try again."))
             return existing
         if payment.state != Payment.State.SUCCEEDED:
-            raise PaymentError(_("Only a succeeded payment can be refunded."))
+            raise RefundError(_("Only a succeeded payment can be refunded."))
         if amount <= 0:
-            raise PaymentError(_("The amount must be greater than zero."))
+            raise RefundError(_("The amount must be greater than zero."))
         if not has_valid_precision(amount, payment.currency):
-            raise PaymentError(
+            raise RefundError(
                 _("%(currency)s amounts have no more decimals than the currency.")
                 % {"currency": payment.currency}
             )
         if amount > refundable(payment):
-            raise PaymentError(
+            raise RefundError(
                 _(
                     "A refund cannot exceed what was paid and not yet refunded or credited "
                     "(%(amount)s)."
@@ -145,15 +157,15 @@ def payment_refund(
             reason=reason.strip()[:255],
             created_by=by,
         )
-        attempt = GatewayAttempt.objects.create(
-            idempotency_key=f"refund:{refund.pk}",
+        attempt = attempt_start(
+            key=f"refund:{refund.pk}",
             gateway=payment.gateway,
             kind=GatewayAttempt.Kind.REFUND,
             payment=payment,
             refund=refund,
         )
         log_action(
-            "payments.refund.started",
+            REFUND_STARTED,
             obj=payment,
             account=payment.account,
             actor=by,
@@ -187,27 +199,27 @@ def payment_refund_unapplied(*, payment_id: int) -> PaymentRefund | None:
 
 def _call(refund: PaymentRefund, attempt: GatewayAttempt) -> PaymentRefund:
     payment = refund.payment
-    try:
-        result = _gateway(payment).refund(
+    gateway = gateway_for(payment)
+    # Unreached or unanswered alike: the settler asks (or sends again under the same key).
+    result = gateway_call(
+        attempt,
+        lambda: gateway.refund(
             charge_reference=payment.reference,
             amount=refund.amount,
             currency=refund.currency,
             idempotency_key=attempt.idempotency_key,
-        )
-    except (GatewayTimeout, GatewayUnavailable) as error:
-        GatewayAttempt.objects.filter(pk=attempt.pk).update(
-            status=GatewayAttempt.Status.UNKNOWN, message=str(error)[:255]
-        )
+        ),
+        unreached="unknown",
+    )
+    if result is None:
         return PaymentRefund.objects.get(pk=refund.pk)
     return refund_record_outcome(refund_id=refund.pk, result=result)
 
 
 def refund_record_outcome(*, refund_id: int, result: GatewayResult) -> PaymentRefund:
     """Record the gateway's answer to a refund once; a success issues the Refund invoices."""
-    payment_id = PaymentRefund.objects.values_list("payment_id", flat=True).get(pk=refund_id)
     with transaction.atomic():
-        payment = payment_lock(payment_id)
-        refund = PaymentRefund.objects.select_for_update().get(pk=refund_id)
+        payment, refund = refund_lock(refund_id)
         attempt = GatewayAttempt.objects.select_for_update().get(refund=refund)
         if refund.state not in (PaymentRefund.State.PROCESSING, PaymentRefund.State.PENDING):
             return refund
@@ -231,7 +243,7 @@ def refund_record_outcome(*, refund_id: int, result: GatewayResult) -> PaymentRe
         if refund.state == PaymentRefund.State.SUCCEEDED:
             _document(payment, refund)
         log_action(
-            f"payments.refund.{refund.state}",
+            _RECORDED[refund.state],
             obj=payment,
             account=payment.account,
             actor=refund.created_by,
@@ -269,7 +281,7 @@ def _document(payment: Payment, refund: PaymentRefund) -> None:
         # Only possible if a credit was issued while the gateway refunded: the money went
         # back, so it is recorded, and staff are pointed at it.
         log_action(
-            "payments.refund.undocumented",
+            REFUND_UNDOCUMENTED,
             obj=payment,
             account=payment.account,
             amount=str(left),
@@ -300,15 +312,21 @@ def refunds_settle(*, now: datetime) -> int:
 def _settle(refund: PaymentRefund) -> PaymentRefund:
     attempt = GatewayAttempt.objects.get(refund=refund)
     payment = refund.payment
-    try:
-        if payment.method != Payment.Method.PAYPAL:
-            result = card_gateway().lookup(idempotency_key=attempt.idempotency_key)
-            if result is None:
-                result = GatewayResult(outcome=Outcome.FAILED, message="Never received.")
-        elif refund.reference:
-            result = paypal_gateway().get_refund(refund_reference=refund.reference)
-        else:
-            return _call(refund, attempt)
-    except (GatewayTimeout, GatewayUnavailable):
-        return refund
-    return refund_record_outcome(refund_id=refund.pk, result=result)
+    answer: GatewayResult | None
+    if payment.method != Payment.Method.PAYPAL:
+        looked_up = gateway_ask(
+            lambda: card_gateway().lookup(idempotency_key=attempt.idempotency_key)
+        )
+        if looked_up is UNANSWERED:
+            return refund
+        answer = looked_up or GatewayResult(outcome=Outcome.FAILED, message="Never received.")
+    elif refund.reference:
+        fetched = gateway_ask(
+            lambda: paypal_gateway().get_refund(refund_reference=refund.reference)
+        )
+        if fetched is UNANSWERED:
+            return refund
+        answer = fetched
+    else:
+        return _call(refund, attempt)
+    return refund_record_outcome(refund_id=refund.pk, result=answer)

@@ -19,33 +19,23 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.current import AccountRequest, account_required
 
-from .billing import autocharges_needing_customer
-from .checkout import (
-    PaymentError,
-    amount_in_flight,
-    amount_owed,
-    amounts_owed,
-    new_key,
-    payment_applied,
+from .card_checks import BillingAddress
+from .cards import payment_method_add, payment_method_remove, payment_method_set_monthly
+from .core import new_key
+from .errors import PaymentError, PaymentMethodError, TooManyAttempts
+from .forms import AddCardForm, CardPaymentForm, PaymentForm
+from .gateways.base import PAYPAL_CURRENCIES
+from .hooks import payments_page_sections
+from .models import Payment, PaymentAllocation, PaymentMethod, PaymentRefund
+from .one_time import (
     payment_pay_by_card,
     payment_paypal_cancel,
     payment_paypal_capture,
     payment_paypal_start,
     paypal_webhook_receive,
 )
-from .forms import AddCardForm, CardPaymentForm, PaymentForm
-from .gateways import card_gateway
-from .gateways.base import PAYPAL_CURRENCIES
-from .models import Payment, PaymentAllocation, PaymentMethod, PaymentRefund
 from .receipts import receipt_pdf
-from .services import (
-    BillingAddress,
-    PaymentMethodError,
-    TooManyAttempts,
-    payment_method_add,
-    payment_method_remove,
-    payment_method_set_monthly,
-)
+from .selectors import amount_in_flight, amount_owed, amounts_owed, payment_applied
 
 
 def _get_method(request: AccountRequest, pk: int) -> PaymentMethod:
@@ -127,8 +117,7 @@ def payment_method_add_view(request: AccountRequest) -> HttpResponse:
         {
             "section": "payment_methods",
             "form": form,
-            "card_fields_url": card_gateway().card_fields_url,
-            "company_info": BillingAddress.of_account(account).__dict__,
+            "company_info": BillingAddress.of_account(account).as_fields(),
         },
         status=status,
     )
@@ -226,7 +215,7 @@ def _payment_page(
         "payments/payment_page.html",
         {
             "section": "payments",
-            "troubled": autocharges_needing_customer(account),
+            "sections": payments_page_sections(request),
             "owed": owed,
             "currency": currency,
             "in_flight": in_flight,
@@ -236,8 +225,7 @@ def _payment_page(
             "card_form": card_form,
             "declined": declined,
             "payments": payments,
-            "card_fields_url": card_gateway().card_fields_url,
-            "company_info": BillingAddress.of_account(account).__dict__,
+            "company_info": BillingAddress.of_account(account).as_fields(),
         },
         status=status,
     )

@@ -61,7 +61,7 @@ INSTALLED_APPS = [
     "accounts",
     "invoices",
     "payments",
-    "sandbox_gateway",
+    "billing",
 ]
 
 MIDDLEWARE = [
@@ -101,7 +101,6 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.current_account",
-                "payments.context_processors.monthly_payment_method",
             ],
         },
     },
@@ -232,15 +231,15 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Periodic jobs; each feature adds its entry here.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "payments-billing-run": {
+    "billing-run": {
         # The day's billing: expired cards marked, New and Recurring invoices issued and
         # charged to the card on file, dunning retries, late fees. Safe to run again.
-        "task": "payments.billing_run",
+        "task": "billing.billing_run",
         "schedule": crontab(hour=2, minute=0),
     },
-    "payments-charge-due": {
+    "billing-autocharges-due": {
         # Automatic charges whose retry is due (a processing error is retried within hours).
-        "task": "payments.charge_due",
+        "task": "billing.autocharges_due",
         "schedule": crontab(minute=20),
     },
     "accounts-outbox-sweep": {
@@ -248,17 +247,17 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(minute="*/5"),
     },
     "payments-approval-promise": {
-        # Escalates cards undecided after 20 hours, records a missed 24-hour promise.
-        "task": "payments.check_approval_promise",
+        # Escalates cards undecided after CARD_ESCALATE_AFTER_HOURS, records a missed promise.
+        "task": "payments.payment_methods_check_promise",
         "schedule": crontab(minute="*/10"),
     },
     "payments-settle": {
         # Asks the gateways what became of unanswered charges and approved PayPal orders.
-        "task": "payments.settle_payments",
+        "task": "payments.payments_settle",
         "schedule": crontab(minute="*"),
     },
-    "invoices-render-missing-documents": {
-        "task": "invoices.render_missing_documents",
+    "invoices-documents-missing": {
+        "task": "invoices.invoice_documents_missing",
         "schedule": crontab(minute="*/15"),
     },
 }
@@ -274,7 +273,8 @@ SELLER_ADDRESS = env.str(
 ).replace("\\n", "\n")
 SELLER_TAX_ID = env.str("SELLER_TAX_ID", default="")
 
-# Cards: which gateway runs, the card-testing defence and the 24-hour approval promise.
+# Cards: which gateway adapter runs (a short name or the dotted path of an adapter class, see
+# payments/gateways/), the card-testing defence and the approval promise.
 CARD_GATEWAY = env.str("CARD_GATEWAY", default="sandbox")
 CARD_ATTEMPTS_PER_HOUR = env.int("CARD_ATTEMPTS_PER_HOUR", default=5)
 CARD_NEW_PER_WINDOW = env.int("CARD_NEW_PER_WINDOW", default=3)
@@ -297,6 +297,15 @@ if PAYPAL_GATEWAY == "paypal" and not (PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET
     raise ImproperlyConfigured(
         "PAYPAL_GATEWAY=paypal needs PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET."
     )
+
+# The sandbox processor (the app `sandbox_gateway`, which plays a card processor and PayPal
+# under /sandbox-gateway/) is installed only when one of its adapters is configured.
+SANDBOX_GATEWAY = any(
+    name == "sandbox" or name.startswith("payments.gateways.sandbox.")
+    for name in (CARD_GATEWAY, PAYPAL_GATEWAY)
+)
+if SANDBOX_GATEWAY:
+    INSTALLED_APPS.append("sandbox_gateway")
 
 # One-time payments: how long an unanswered gateway call waits before it is looked up, and
 # how long a PayPal order may wait for the customer's approval before it is given up.

@@ -33,6 +33,6 @@ urlpatterns = [
     path("", include("payments.urls")),
     path("admin/", admin.site.urls),
 ]
-if "sandbox" in (settings.CARD_GATEWAY, settings.PAYPAL_GATEWAY):
+if settings.SANDBOX_GATEWAY:
     # The sandbox processor, playing the card gateway and PayPal under its own prefix.
     urlpatterns.append(path("sandbox-gateway/", include("sandbox_gateway.urls")))

@@ -1,8 +1,10 @@
 """The one small interface every payment gateway adapter implements.
 
-Only the payments services call a gateway; views and forms never do. Every call carries an
-idempotency key, so that asking twice (a retried task) never moves money twice, and a call
-whose answer was lost can be looked up later instead of being made again.
+Only the payments services call a gateway, through `payments.gateway`; views and forms never
+do. Every call carries an idempotency key, so that asking twice (a retried task) never moves
+money twice, and a call whose answer was lost can be looked up later instead of being made
+again. An adapter builds itself from the settings (`from_settings`) and says whether it moves
+real money (`live`): `manage.py check --deploy` warns about one that does not.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, Self, runtime_checkable
 
 
 class Outcome(StrEnum):
@@ -70,8 +72,18 @@ class GatewayResult:
 
 class CardGateway(Protocol):
     name: str
-    # Where the gateway serves its card fields, framed by the portal's card forms.
-    card_fields_url: str
+    # False for a processor that only plays one (the sandbox, a test mode).
+    live: bool
+    # The template that puts the gateway's own card fields on the portal's card forms: they
+    # hand the form a single-use token (`card_token`) and the card never reaches the portal.
+    card_fields_template: str
+
+    @classmethod
+    def from_settings(cls) -> Self: ...
+
+    def card_fields_context(self) -> dict[str, Any]:
+        """What `card_fields_template` needs (the fields' URL, a publishable key...)."""
+        ...
 
     def describe_token(self, token: str) -> Card:
         """The card behind an unused single-use token; raises InvalidToken otherwise."""
@@ -145,6 +157,10 @@ class PayPalGateway(Protocol):
     """
 
     name: str
+    live: bool
+
+    @classmethod
+    def from_settings(cls) -> Self: ...
 
     def create_order(
         self,
@@ -181,4 +197,21 @@ class PayPalGateway(Protocol):
 
     def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> dict[str, Any] | None:
         """The webhook's event when PayPal confirms its signature; None for anything else."""
+        ...
+
+
+# What a gateway that only plays a processor (the sandbox) offers for the demo data.
+
+
+@runtime_checkable
+class DemoCards(Protocol):
+    def test_token(self, number: str, *, holder: str, exp_year: int) -> str:
+        """A single-use token of one of its test cards, as its card fields would make."""
+        ...
+
+
+@runtime_checkable
+class DemoApprovals(Protocol):
+    def approve(self, order_id: str) -> None:
+        """The customer's approval of an order on its approval page."""
         ...

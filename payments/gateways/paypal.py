@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from django.conf import settings
 
 from invoices.money import has_valid_precision, quantum
 
@@ -234,6 +235,24 @@ class PayPalRestGateway:
         self._token_lock = threading.Lock()
         self._access_token = ""
         self._token_good_until = 0.0
+
+    # PayPal's sandbox API, where no real money moves.
+    SANDBOX_HOST = "api-m.sandbox.paypal.com"
+
+    @property
+    def live(self) -> bool:
+        return self._client.base_url.host != self.SANDBOX_HOST
+
+    @classmethod
+    def from_settings(cls) -> PayPalRestGateway:
+        """The adapter for `PAYPAL_GATEWAY=paypal`: PayPal's API with the portal's credentials."""
+        return cls(
+            api_url=settings.PAYPAL_API_URL,
+            client_id=settings.PAYPAL_CLIENT_ID,
+            client_secret=settings.PAYPAL_CLIENT_SECRET,
+            webhook_id=settings.PAYPAL_WEBHOOK_ID,
+            timeout=settings.PAYPAL_TIMEOUT_SECONDS,
+        )
 
     def close(self) -> None:
         self._client.close()

@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.urls import reverse
+from django.utils import timezone
+
 from sandbox_gateway import paypal, processor
 
 from .base import (
@@ -39,8 +42,33 @@ def _result(answer: processor.Answer, card: Card | None = None) -> GatewayResult
 
 
 class SandboxGateway:
+    """The sandbox processor's cards: its test cards only, no real money."""
+
     name = "sandbox"
-    card_fields_url = "/sandbox-gateway/v1/card-fields"
+    live = False
+    card_fields_template = "payments/gateways/sandbox_card_fields.html"
+
+    @classmethod
+    def from_settings(cls) -> SandboxGateway:
+        return cls()
+
+    def card_fields_context(self) -> dict[str, Any]:
+        return {"fields_url": reverse("sandbox_gateway:card_fields")}
+
+    def test_token(self, number: str, *, holder: str, exp_year: int) -> str:
+        """A single-use token for one of the sandbox's test cards, as its card fields would
+        make (for the demo data)."""
+        card, errors = processor.tokenize(
+            number=number,
+            exp_month="12",
+            exp_year=str(exp_year),
+            cvc="1234" if number.startswith(("34", "37")) else "123",
+            holder=holder,
+            today=timezone.localdate(),
+        )
+        if card is None:
+            raise ValueError(errors)
+        return card.token
 
     def describe_token(self, token: str) -> Card:
         """The card behind an unused token; raises InvalidToken otherwise."""
@@ -110,6 +138,15 @@ class SandboxPayPal:
     """PayPal played by the sandbox: its approval page offers Approve and Cancel."""
 
     name = "sandbox"
+    live = False
+
+    @classmethod
+    def from_settings(cls) -> SandboxPayPal:
+        return cls()
+
+    def approve(self, order_id: str) -> None:
+        """The customer's "Approve" on the sandbox's approval page (for the demo data)."""
+        paypal.decide(order_id, approve=True)
 
     def create_order(
         self,

@@ -9,8 +9,8 @@ from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.db import transaction
 
 from accounts.models import Account, Membership, OutboundEmail, User
-from accounts.outbox import email_queue, email_send
-from accounts.tasks import send_email_task
+from accounts.outbox import RenderedEmail, email_queue, email_send
+from accounts.tasks import email_send_task
 from invoices.services import ItemSpec, invoice_issue_one_time
 from portal.celery import app as celery_app
 from tests.factories import MembershipFactory, UserFactory
@@ -47,7 +47,8 @@ def flaky(settings):
 
 
 def _queue(key: str = "test:1") -> OutboundEmail | None:
-    return email_queue(key=key, to=["a@example.com"], subject="Hello", body="Body")
+    email = RenderedEmail(subject="Hello", body="Body", html="<p>Body</p>")
+    return email_queue(key=key, to=["a@example.com"], email=email)
 
 
 def test_an_email_is_written_with_the_change_and_sent_after_the_commit(
@@ -83,19 +84,19 @@ def test_a_failed_send_is_recorded_and_a_later_send_delivers_once(flaky) -> None
     email = _queue()
     flaky.failures = 1
     with pytest.raises(SMTPServerDisconnected):
-        email_send(email.pk)
+        email_send(email_id=email.pk)
     email.refresh_from_db()
     assert (email.state, email.attempts) == (OutboundEmail.State.QUEUED, 1)
     assert "Connection unexpectedly closed" in email.last_error
-    assert email_send(email.pk) is True
-    assert email_send(email.pk) is False  # a retried task does not send twice
+    assert email_send(email_id=email.pk) is True
+    assert email_send(email_id=email.pk) is False  # a retried task does not send twice
     assert len(mail.outbox) == 1
 
 
 def test_the_task_retries_until_the_server_answers(flaky, eager_retries) -> None:
     email = _queue()
     flaky.failures = 2
-    assert send_email_task.apply(args=[email.pk]).get() is True
+    assert email_send_task.apply(args=[email.pk]).get() is True
     email.refresh_from_db()
     assert (email.state, email.attempts) == (OutboundEmail.State.SENT, 3)
     assert len(mail.outbox) == 1
@@ -106,10 +107,10 @@ def test_the_task_gives_up_after_its_retries_and_marks_the_email_failed(
 ) -> None:
     email = _queue()
     flaky.failures = 1000
-    assert send_email_task.apply(args=[email.pk]).get() is False
+    assert email_send_task.apply(args=[email.pk]).get() is False
     email.refresh_from_db()
     assert email.state == OutboundEmail.State.FAILED
-    assert email.attempts == send_email_task.max_retries + 1
+    assert email.attempts == email_send_task.max_retries + 1
     assert mail.outbox == []
 
 

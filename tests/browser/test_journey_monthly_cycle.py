@@ -11,17 +11,17 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from accounts.models import Account, User
+from billing.models import AutoCharge
+from billing.run import billing_run
 from invoices.models import RecurringCharge
-from payments.billing import billing_run
-from payments.checkout import amount_owed
-from payments.models import AutoCharge
-from payments.services import (
-    BillingAddress,
+from payments.card_checks import BillingAddress
+from payments.cards import (
     payment_method_add,
     payment_method_approve,
     payment_method_set_monthly,
     payment_method_verify,
 )
+from payments.selectors import amount_owed
 from sandbox_gateway.processor import tokenize
 from tests.browser.conftest import sign_in
 
@@ -52,7 +52,9 @@ def declined(transactional_db: None, settings, tmp_path) -> Account:
         address=BillingAddress.of_account(account),
         contact_email=demo.email,
     )
-    method = payment_method_approve(payment_method=payment_method_verify(method.pk), by=rep)
+    method = payment_method_approve(
+        payment_method=payment_method_verify(payment_method_id=method.pk), by=rep
+    )
     payment_method_set_monthly(payment_method=method, by=demo)
     RecurringCharge.objects.create(
         account=account,

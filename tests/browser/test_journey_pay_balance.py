@@ -10,8 +10,8 @@ from playwright.sync_api import Page, expect
 
 from accounts.models import Account
 from invoices.models import Invoice
-from payments.checkout import amount_owed
 from payments.models import Payment
+from payments.selectors import amount_owed
 from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)

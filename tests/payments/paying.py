@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from accounts.models import Account, User
-from payments.checkout import PayPalStart, new_key, payment_paypal_start
+from payments.core import new_key
+from payments.one_time import PayPalStart, payment_paypal_start
 
 
 def start_paypal(account: Account, user: User, amount: str = "100.00") -> PayPalStart:

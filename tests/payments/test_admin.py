@@ -13,14 +13,6 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:payments_paymentmethod_changelist")
 
 
-@pytest.fixture
-def approver(rep: User) -> User:
-    rep.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_paymentmethod", "approve_paymentmethod"])
-    )
-    return rep
-
-
 def test_the_queue_shows_cards_awaiting_approval_oldest_first_with_time_left(
     client: Client, approver: User, account: Account, owner: User, add_card
 ) -> None:

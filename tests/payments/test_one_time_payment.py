@@ -14,22 +14,21 @@ from accounts.models import Account, OutboundEmail, User
 from invoices.balances import find_balance_mismatches
 from invoices.models import Invoice
 from invoices.services import invoice_issue_credit
-from payments import checkout
-from payments.checkout import (
-    PaymentError,
-    amount_owed,
-    new_key,
-    payment_applied,
+from payments.card_checks import BillingAddress
+from payments.cards import payment_method_approve
+from payments.core import new_key, payments_settle
+from payments.errors import PaymentError, RefundError, TooManyAttempts
+from payments.gateway import card_gateway, paypal_gateway
+from payments.models import GatewayAttempt, Payment, PaymentMethod, PaymentRefund
+from payments.one_time import (
     payment_pay_by_card,
     payment_paypal_cancel,
     payment_paypal_capture,
     payment_paypal_start,
-    payments_settle,
 )
-from payments.models import GatewayAttempt, Payment, PaymentMethod, PaymentRefund
 from payments.reconcile import find_payment_mismatches
 from payments.refunds import payment_refund, refundable
-from payments.services import BillingAddress, TooManyAttempts, payment_method_approve
+from payments.selectors import amount_owed, payment_applied
 from sandbox_gateway import paypal as sandbox_paypal
 from sandbox_gateway.models import SandboxRequest
 from tests.conftest import IssueFn
@@ -407,7 +406,7 @@ def test_a_charge_given_up_while_still_under_way_counts_when_it_succeeds_after_a
     account: Account, owner: User, issue: IssueFn, card_token, monkeypatch
 ) -> None:
     issue(account, "100.00")
-    gateway = checkout.card_gateway()
+    gateway = card_gateway()
     real = gateway.charge_token
 
     def slow_charge(**kwargs: object) -> object:
@@ -430,7 +429,7 @@ def test_a_paypal_payment_whose_order_was_never_created_fails_after_a_while(
     account: Account, owner: User, issue: IssueFn, monkeypatch
 ) -> None:
     issue(account, "100.00")
-    gateway = checkout.paypal_gateway()
+    gateway = paypal_gateway()
 
     def die(**kwargs: object) -> object:
         raise KeyboardInterrupt  # the process dies between the commit and PayPal
@@ -457,7 +456,7 @@ def test_a_refund_never_gives_back_what_a_credit_already_gave_back(
     invoice_issue_credit(original=invoice, amount=D("100.00"), reason="Outage")
 
     assert refundable(payment) == D("0.00")
-    with pytest.raises(PaymentError, match="cannot exceed"):
+    with pytest.raises(RefundError, match="cannot exceed"):
         payment_refund(payment=payment, amount=D("100.00"), reason="Again", by=rep, key=new_key())
     assert not SandboxRequest.objects.filter(kind="refund").exists()
 
@@ -487,7 +486,7 @@ def test_money_a_payment_could_not_apply_is_refunded_by_itself(
     django_capture_on_commit_callbacks,
 ) -> None:
     invoice = issue(account, "100.00")
-    gateway = checkout.card_gateway()
+    gateway = card_gateway()
     real = gateway.charge_token
 
     def credit_meanwhile(**kwargs: object) -> object:

@@ -4,11 +4,8 @@ import pytest
 from django.core import mail
 
 from accounts.models import Account, AuditEntry, OutboundEmail, User
-from payments.models import GatewayAttempt, PaymentMethod
-from payments.services import (
-    BillingAddress,
-    PaymentMethodError,
-    TooManyAttempts,
+from payments.card_checks import BillingAddress
+from payments.cards import (
     payment_method_add,
     payment_method_approve,
     payment_method_reject,
@@ -16,6 +13,8 @@ from payments.services import (
     payment_method_set_monthly,
     payment_method_verify,
 )
+from payments.errors import PaymentMethodError, TooManyAttempts
+from payments.models import GatewayAttempt, PaymentMethod
 from payments.tasks import payment_method_verify_task
 from portal.celery import app as celery_app
 from sandbox_gateway.models import SandboxRequest
@@ -133,7 +132,7 @@ def test_a_processing_error_is_retried_then_given_up(
 
 def test_verifying_twice_asks_the_gateway_once(account: Account, owner: User, add_card) -> None:
     method = add_card(account, owner)
-    payment_method_verify(method.pk)
+    payment_method_verify(payment_method_id=method.pk)
     assert payment_method_verify_task.apply(args=[method.pk]).get() == State.AWAITING_APPROVAL
     assert SandboxRequest.objects.filter(kind="verify").count() == 1
 
@@ -151,7 +150,7 @@ def test_a_missing_forged_or_used_token_adds_nothing(
             address=BillingAddress.of_account(account),
             contact_email="a@example.com",
         )
-        payment_method_verify(PaymentMethod.objects.get().pk)
+        payment_method_verify(payment_method_id=PaymentMethod.objects.get().pk)
     before = PaymentMethod.objects.count()
     with pytest.raises(PaymentMethodError):
         payment_method_add(

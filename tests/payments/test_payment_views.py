@@ -15,8 +15,9 @@ from django.urls import reverse
 from accounts.models import Account, User
 from invoices.balances import find_balance_mismatches
 from invoices.models import Invoice
-from payments.checkout import amount_owed, new_key
+from payments.core import new_key
 from payments.models import Payment, PaymentRefund
+from payments.selectors import amount_owed
 from sandbox_gateway import paypal as sandbox_paypal
 from sandbox_gateway.models import SandboxRequest
 from tests.conftest import IssueFn, admin_login

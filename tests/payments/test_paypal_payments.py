@@ -14,16 +14,12 @@ from django.utils import timezone
 
 from accounts.models import Account, OutboundEmail, User
 from invoices.balances import find_balance_mismatches
-from payments.checkout import (
-    amount_owed,
-    amount_payable,
-    new_key,
-    payment_paypal_capture,
-    payments_settle,
-)
+from payments.core import new_key, payments_settle
 from payments.gateways import paypal_gateway
 from payments.models import Payment, PaymentRefund, WebhookEvent
+from payments.one_time import payment_paypal_capture
 from payments.refunds import payment_refund, refunds_settle
+from payments.selectors import amount_owed, amount_payable
 from tests.conftest import IssueFn
 from tests.payments import paypal_server
 from tests.payments.paying import start_paypal

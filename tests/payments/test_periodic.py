@@ -6,13 +6,13 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from accounts.models import Account, AuditEntry, OutboundEmail, User
-from payments.models import PaymentMethod
-from payments.services import (
+from payments.cards import (
     payment_method_approve,
     payment_methods_check_promise,
     payment_methods_expire,
 )
-from payments.tasks import check_approval_promise_task, expire_cards_task
+from payments.models import PaymentMethod
+from payments.tasks import payment_methods_check_promise_task, payment_methods_expire_task
 
 pytestmark = pytest.mark.django_db
 
@@ -62,8 +62,8 @@ def test_a_decided_card_is_never_escalated(
 
 def test_the_periodic_tasks_run_as_tasks(account: Account, owner: User, add_card) -> None:
     add_card(account, owner)
-    assert check_approval_promise_task.apply().get() == [0, 0]
-    assert expire_cards_task.apply().get() == [0, 0]
+    assert payment_methods_check_promise_task.apply().get() == [0, 0]
+    assert payment_methods_expire_task.apply().get() == [0, 0]
 
 
 def test_cards_are_warned_30_days_before_and_marked_expired_after_their_month(

@@ -30,7 +30,7 @@ def _form(**overrides: object) -> dict[str, object]:
 def test_the_page_lists_the_cards_with_their_state(
     owner_client: Client, account: Account, owner: User, rep: User, add_card
 ) -> None:
-    from payments.services import payment_method_approve
+    from payments.cards import payment_method_approve
 
     payment_method_approve(payment_method=add_card(account, owner), by=rep)
     add_card(account, owner, "5555555555554444")
@@ -147,7 +147,7 @@ def test_a_strangers_card_is_a_404(
 def test_making_a_card_monthly_and_removing_one(
     owner_client: Client, account: Account, owner: User, rep: User, add_card
 ) -> None:
-    from payments.services import payment_method_approve
+    from payments.cards import payment_method_approve
 
     first = payment_method_approve(payment_method=add_card(account, owner), by=rep)
     second = payment_method_approve(

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from payments.billing import billing_plan, billing_run
+from billing.run import billing_plan, billing_run
 
 
 class Command(BaseCommand):

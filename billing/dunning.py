@@ -1,5 +1,7 @@
 """Dunning: what becomes of an automatic charge once the gateway has answered, and when it
-stops. Called inside the payment's own transactions (`payments.checkout`)."""
+stops or starts again. These are the billing app's answers to the payments hooks
+(registered in `BillingConfig.ready`): they run inside the payment's own transactions, with
+the payment's Account locked."""
 
 from __future__ import annotations
 
@@ -9,19 +11,36 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Account, log_action
+from accounts.audit import log_action
 from invoices.models import Invoice
+from payments.gateways.base import GatewayResult, Outcome
+from payments.models import Payment, PaymentMethod
 
-from .gateways.base import GatewayResult, Outcome
-from .models import AutoCharge, Payment
-from .notices import tell_declined
+from .audit import AUTOCHARGE_DECLINED
+from .models import AutoCharge, AutoChargePayment
+from .notices import notice_declined, notice_no_card
 
 
-def autocharge_record_outcome(payment: Payment, result: GatewayResult, now: datetime) -> None:
-    """Inside the payment's outcome transaction: move its automatic charge along (paid,
-    retried on the dunning schedule, or given up) and tell the contacts of a decline."""
-    assert payment.autocharge_id is not None
-    charge = AutoCharge.objects.select_for_update().get(pk=payment.autocharge_id)
+def payment_outcome_recorded(payment: Payment, result: GatewayResult, now: datetime) -> None:
+    """A payment's outcome was recorded: dunning stops for the invoices it paid, and an
+    automatic charge it was made for moves along."""
+    if payment.state == Payment.State.SUCCEEDED:
+        autocharges_stop_paid(payment=payment)
+    charge_id = (
+        AutoChargePayment.objects.filter(payment=payment)
+        .values_list("autocharge_id", flat=True)
+        .first()
+    )
+    if charge_id is not None:
+        autocharge_record_outcome(charge_id=charge_id, payment=payment, result=result, now=now)
+
+
+def autocharge_record_outcome(
+    *, charge_id: int, payment: Payment, result: GatewayResult, now: datetime
+) -> None:
+    """Move the automatic charge along (paid, retried on the dunning schedule, or given up)
+    and tell the contacts of a decline."""
+    charge = AutoCharge.objects.select_for_update().get(pk=charge_id)
     if charge.state != AutoCharge.State.CHARGING:
         return
     if payment.state == Payment.State.SUCCEEDED:
@@ -66,28 +85,36 @@ def autocharge_record_outcome(payment: Payment, result: GatewayResult, now: date
         charge.next_attempt_at = None
     charge.save()
     log_action(
-        "payments.autocharge.declined",
+        AUTOCHARGE_DECLINED,
         obj=payment,
         account=payment.account,
         decline=charge.decline_code,
         declines=charge.declines,
     )
-    tell_declined(charge, payment)
+    notice_declined(charge=charge, payment=payment)
 
 
-def autocharges_stop_paid(invoice_ids: list[int]) -> None:
-    """Dunning stops for invoices that are paid now (by the customer, a credit...)."""
+def autocharges_stop_paid(*, payment: Payment) -> None:
+    """Dunning stops for the invoices the payment paid in full."""
     AutoCharge.objects.filter(
-        invoice_id__in=invoice_ids,
+        invoice__allocations__payment_link__payment=payment,
         invoice__state=Invoice.State.PAID,
         state__in=[AutoCharge.State.SCHEDULED, AutoCharge.State.NO_CARD],
     ).update(state=AutoCharge.State.STOPPED, next_attempt_at=None, updated_at=timezone.now())
 
 
-def autocharges_resume(account: Account, now: datetime) -> None:
+def autocharges_resume(method: PaymentMethod, now: datetime) -> None:
     """A new monthly card: charges of unpaid invoices that waited for a usable card, were
     declined on the old one or ran out of tries are tried on it at once."""
-    AutoCharge.objects.filter(account=account, invoice__state=Invoice.State.OPEN).filter(
+    AutoCharge.objects.filter(
+        account_id=method.account_id, invoice__state=Invoice.State.OPEN
+    ).filter(
         Q(state__in=[AutoCharge.State.NO_CARD, AutoCharge.State.FAILED])
         | Q(state=AutoCharge.State.SCHEDULED, declines__gt=0)
     ).update(state=AutoCharge.State.SCHEDULED, next_attempt_at=now, updated_at=now)
+
+
+def monthly_card_lost(method: PaymentMethod, now: datetime) -> None:
+    """The monthly card expired: nothing is charged automatically any more; say so now, not
+    at the next bill."""
+    notice_no_card(account=method.account, lost=method)

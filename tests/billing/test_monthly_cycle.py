@@ -3,8 +3,7 @@ card on file, dunning, late fees, and a customer who pays once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
 
@@ -13,67 +12,28 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from accounts.models import Account, OutboundEmail, User
+from billing import charges, tasks
+from billing.charges import autocharge_attempt
+from billing.late_fees import late_fee_waive
+from billing.models import AutoCharge, LateFee
+from billing.run import billing_run, billing_run_account
+from billing.tasks import autocharges_due_task, billing_run_task
 from invoices.balances import find_balance_mismatches
 from invoices.models import Invoice, RecurringCharge
 from invoices.services import recurring_run_account
-from payments import billing, tasks
-from payments.billing import (
-    autocharge_attempt,
-    billing_run,
-    billing_run_account,
-    late_fee_waive,
-)
-from payments.checkout import amount_owed, payments_settle
+from payments.cards import payment_method_approve, payment_method_remove, payment_method_set_monthly
+from payments.core import payments_settle
+from payments.gateway import card_gateway
 from payments.gateways.base import GatewayUnavailable
-from payments.models import AutoCharge, LateFee, Payment, PaymentMethod
+from payments.models import Payment, PaymentMethod
 from payments.reconcile import find_payment_mismatches
-from payments.services import (
-    payment_method_approve,
-    payment_method_remove,
-    payment_method_set_monthly,
-)
-from payments.tasks import billing_run_task, charge_due_task
+from payments.selectors import amount_owed
 from sandbox_gateway.models import SandboxRequest
+from tests.billing.clock import at, days, run
 from tests.factories import AccountFactory
 
 D = Decimal
 pytestmark = pytest.mark.django_db
-
-
-def at(day: date, hour: int = 2) -> datetime:
-    """The moment the daily run starts on `day`."""
-    return timezone.make_aware(datetime.combine(day, time(hour)))
-
-
-def run(day: date) -> None:
-    billing_run(day=day, now=at(day))
-
-
-def days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
-
-
-@pytest.fixture
-def monthly(account: Account, owner: User, rep: User, add_card) -> Callable[[str], PaymentMethod]:
-    """Put a card on file as the account's monthly payment method."""
-
-    def _monthly(number: str) -> PaymentMethod:
-        return payment_method_approve(payment_method=add_card(account, owner, number), by=rep)
-
-    return _monthly
-
-
-@pytest.fixture
-def hosting(account: Account) -> RecurringCharge:
-    """A server billed on the 1st of each month from 1 October 2026."""
-    return RecurringCharge.objects.create(
-        account=account,
-        description="Virtual Server",
-        category="Server",
-        quantity=D(1),
-        unit_price=D("100.00"),
-        starts_on=date(2026, 10, 1),
-    )
 
 
 def emails(account: Account) -> list[str]:
@@ -256,7 +216,7 @@ def test_a_processing_error_is_retried_sooner_than_a_decline(
     account: Account, hosting: RecurringCharge, monthly, monkeypatch, settings
 ) -> None:
     monthly("4242424242424242")
-    gateway = billing.card_gateway()
+    gateway = card_gateway()
     real_charge = gateway.charge
 
     def unavailable(**kwargs: object) -> object:
@@ -290,7 +250,7 @@ def test_a_charge_killed_after_the_gateway_answered_is_settled_once_when_rerun(
     def die(**kwargs: object) -> None:
         raise RuntimeError("the worker died before the commit")
 
-    monkeypatch.setattr(billing, "payment_record_outcome", die)
+    monkeypatch.setattr(charges, "payment_record_outcome", die)
     with pytest.raises(RuntimeError):
         run(date(2026, 10, 1))
     monkeypatch.undo()
@@ -379,7 +339,7 @@ def test_a_new_monthly_card_is_charged_at_once_instead_of_waiting_for_the_next_t
 
     # The attempts are sent once the test's transaction would commit.
     with django_capture_on_commit_callbacks(execute=True):
-        assert charge_due_task() == 1
+        assert autocharges_due_task() == 1
     charge.refresh_from_db()
     assert charge.state == AutoCharge.State.SUCCEEDED
     assert charge.payments.get(state=Payment.State.SUCCEEDED).payment_method == new
@@ -432,7 +392,7 @@ def test_a_charge_the_gateway_never_received_is_retried_soon_and_not_called_a_de
     account: Account, hosting: RecurringCharge, monthly, monkeypatch
 ) -> None:
     monthly("4242424242424242")
-    gateway = billing.card_gateway()
+    gateway = card_gateway()
 
     def die_before_sending(**kwargs: object) -> object:
         raise SystemExit("the worker died before calling the gateway")

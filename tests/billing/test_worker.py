@@ -12,10 +12,11 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 
 from accounts.models import Membership
+from billing.models import AutoCharge
+from billing.tasks import billing_run_chunk_task, billing_run_task
 from invoices.models import Invoice, RecurringCharge
-from payments.models import AutoCharge, Payment
-from payments.services import payment_method_approve
-from payments.tasks import billing_run_chunk_task, billing_run_task
+from payments.cards import payment_method_approve
+from payments.models import Payment
 from portal.celery import app
 from sandbox_gateway.models import SandboxRequest
 from tests.factories import AccountFactory, MembershipFactory, UserFactory

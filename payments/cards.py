@@ -1,47 +1,50 @@
-"""Cards on file: adding, verifying with the gateway, approving, choosing and removing them.
+"""Cards on file: adding, verifying with the gateway, approving, choosing and removing them,
+the promise to decide within CARD_PROMISE_HOURS, and the cards' expiry.
 
-Every change of a card's state locks the card, checks its current state, records who did it
-in the audit trail and emails the contact given when the card was added (through the
-outbox, in the account's language). No database lock is held while the gateway is called.
+Every change of a card's state locks its account and the card (`locks.payment_method_lock`),
+checks its current state, records who did it in the audit trail and emails the contact
+given when the card was added (through the outbox, in the account's language). No database
+lock is held while the gateway is called.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Account, User, log_action
-from accounts.outbox import email_queue
+from accounts.audit import AuditAction, log_action
+from accounts.locks import account_lock
+from accounts.models import Account, User
+from accounts.outbox import email_queue, render_email
 
-from .dunning import autocharges_resume
-from .gateways import card_gateway
-from .gateways.base import (
-    DeclineCategory,
-    GatewayResult,
-    GatewayTimeout,
-    GatewayUnavailable,
-    InvalidToken,
-    Outcome,
+from . import hooks
+from .audit import (
+    CARD_ADDED,
+    CARD_APPROVED,
+    CARD_DECLINED_BY_GATEWAY,
+    CARD_ESCALATED,
+    CARD_EXPIRED,
+    CARD_EXPIRY_WARNED,
+    CARD_MADE_MONTHLY,
+    CARD_NOT_VERIFIABLE,
+    CARD_PROMISE_BREACHED,
+    CARD_REJECTED,
+    CARD_REMOVED,
+    CARD_VERIFIED_BY_GATEWAY,
 )
-from .models import DECLINE_REASONS, GatewayAttempt, Payment, PaymentMethod
-from .notices import notify_card_unusable
-
-
-class PaymentMethodError(ValueError):
-    """A request about a card that cannot be carried out; the message is for the customer."""
-
-
-class TooManyAttempts(PaymentMethodError):
-    """The card-testing defence: too many cards added from here recently."""
+from .card_checks import BillingAddress, card_attempts_exceeded, card_expired
+from .core import attempt_start
+from .errors import PaymentMethodError, TooManyAttempts
+from .gateway import card_gateway, gateway_call
+from .gateways.base import DeclineCategory, GatewayResult, InvalidToken, Outcome
+from .locks import attempt_lock, payment_method_lock
+from .models import DECLINE_REASONS, GatewayAttempt, PaymentMethod
 
 
 class RetryLater(Exception):
@@ -51,37 +54,6 @@ class RetryLater(Exception):
 def decline_reason(decline: DeclineCategory | None) -> str:
     """The reason in plain words, in the active language."""
     return str(DECLINE_REASONS.get(decline or "generic", DECLINE_REASONS["generic"]))
-
-
-@dataclass(frozen=True)
-class BillingAddress:
-    address_line1: str
-    address_line2: str
-    city: str
-    region: str
-    postal_code: str
-    country: str
-
-    @classmethod
-    def of_account(cls, account: Account) -> BillingAddress:
-        """The account's company address, as "Use company information" fills it in."""
-        return cls(**account.address_values())
-
-
-def card_attempts_exceeded(*, account: Account, user: User, ip: str | None) -> bool:
-    """The card-testing defence: cards added and one-time card payments tried in the last
-    hour, by this account, this user or this client address, counted together."""
-    hour = timezone.now() - timedelta(hours=1)
-    added = PaymentMethod.objects.filter(created_at__gte=hour)
-    paid = Payment.objects.filter(created_at__gte=hour, method=Payment.Method.CARD)
-    limit = settings.CARD_ATTEMPTS_PER_HOUR
-    return (
-        added.filter(account=account).count() + paid.filter(account=account).count() >= limit
-        or added.filter(created_by=user).count() + paid.filter(created_by=user).count() >= limit
-        or bool(
-            ip and added.filter(created_ip=ip).count() + paid.filter(created_ip=ip).count() >= limit
-        )
-    )
 
 
 def _check_limits(*, account: Account, user: User, ip: str | None) -> None:
@@ -112,6 +84,8 @@ def payment_method_add(
     Raises TooManyAttempts past the card-testing limits (before any gateway call) and
     PaymentMethodError for a missing, forged, used or expired card.
     """
+    from .tasks import payment_method_verify_task
+
     _check_limits(account=account, user=by, ip=ip)
     gateway = card_gateway()
     try:
@@ -120,11 +94,10 @@ def payment_method_add(
         raise PaymentMethodError(
             _("The card details could not be read. Enter the card again.")
         ) from error
-    today = timezone.localdate()
-    if (card.exp_year, card.exp_month) < (today.year, today.month):
+    if card_expired(card):
         raise PaymentMethodError(_("The card has expired."))
     with transaction.atomic():
-        account = Account.objects.select_for_update().get(pk=account.pk)
+        account = account_lock(account.pk)
         if PaymentMethod.objects.filter(token=token).exists():
             raise PaymentMethodError(_("The card details could not be read. Enter the card again."))
         method = PaymentMethod.objects.create(
@@ -139,50 +112,44 @@ def payment_method_add(
             contact_email=contact_email,
             created_by=by,
             created_ip=ip,
-            **address.__dict__,
+            **address.as_fields(),
         )
         if eu_supported and not account.eu_supported:
             account.eu_supported = True
             account.save(update_fields=["eu_supported"])
-        log_action("payments.payment_method.added", obj=method, account=account, actor=by)
+        log_action(CARD_ADDED, obj=method, account=account, actor=by)
         _notify(method)
-        from .tasks import payment_method_verify_task
-
         payment_method_verify_task.delay(method.pk)
     return method
 
 
-def payment_method_verify(payment_method_id: int) -> PaymentMethod:
+def payment_method_verify(*, payment_method_id: int) -> PaymentMethod:
     """Run the gateway's zero-amount verification of a Verifying card and record the outcome.
 
     The attempt is committed before the gateway is called and no lock is held during the
     call. Raises RetryLater when the gateway could not answer (the card stays Verifying).
     """
-    key = f"verify:{payment_method_id}"
     with transaction.atomic():
-        method = PaymentMethod.objects.select_for_update().get(pk=payment_method_id)
+        method = payment_method_lock(payment_method_id)
         if method.state != PaymentMethod.State.VERIFYING:
             return method
-        attempt, _created = GatewayAttempt.objects.get_or_create(
-            idempotency_key=key,
-            defaults={
-                "gateway": method.gateway,
-                "kind": GatewayAttempt.Kind.VERIFY,
-                "payment_method": method,
-            },
+        attempt = attempt_start(
+            key=f"verify:{payment_method_id}",
+            gateway=method.gateway,
+            kind=GatewayAttempt.Kind.VERIFY,
+            payment_method=method,
         )
     gateway = card_gateway()
-    try:
-        result = gateway.verify_card(token=method.token, idempotency_key=key)
-    except (GatewayTimeout, GatewayUnavailable) as error:
-        GatewayAttempt.objects.filter(pk=attempt.pk).update(
-            status=GatewayAttempt.Status.UNKNOWN, message=str(error)[:255]
-        )
-        raise RetryLater(str(error)) from error
+    result = gateway_call(
+        attempt,
+        lambda: gateway.verify_card(token=method.token, idempotency_key=attempt.idempotency_key),
+    )
+    if result is None:
+        raise RetryLater("The gateway did not answer.")
 
     with transaction.atomic():
-        method = PaymentMethod.objects.select_for_update().get(pk=payment_method_id)
-        attempt = GatewayAttempt.objects.select_for_update().get(pk=attempt.pk)
+        method = payment_method_lock(payment_method_id)
+        attempt = attempt_lock(attempt.pk)
         attempt.reference = result.reference
         attempt.decline = result.decline or ""
         attempt.message = result.message[:255]
@@ -203,6 +170,7 @@ def _record_verification(
     method: PaymentMethod, attempt: GatewayAttempt, result: GatewayResult
 ) -> None:
     now = timezone.now()
+    action: AuditAction
     if result.outcome == Outcome.SUCCEEDED:
         attempt.status = GatewayAttempt.Status.SUCCEEDED
         method.state = PaymentMethod.State.AWAITING_APPROVAL
@@ -210,7 +178,7 @@ def _record_verification(
         method.verification_result = _("Passed the gateway's check")
         method.awaiting_since = now
         fields = ["state", "credential", "verification_result", "awaiting_since"]
-        action = "payments.payment_method.verified_by_gateway"
+        action = CARD_VERIFIED_BY_GATEWAY
     else:
         attempt.status = (
             GatewayAttempt.Status.DECLINED
@@ -222,30 +190,34 @@ def _record_verification(
         method.decline_code = result.decline or "generic"
         method.decided_at = now
         fields = ["state", "verification_result", "decline_code", "decided_at"]
-        action = "payments.payment_method.declined_by_gateway"
+        action = CARD_DECLINED_BY_GATEWAY
     method.save(update_fields=fields)
     log_action(action, obj=method, account=method.account, gateway=result.outcome)
     _notify(method)
 
 
-def payment_method_give_up_verifying(payment_method_id: int) -> None:
+def payment_method_give_up_verifying(*, payment_method_id: int) -> None:
     """After the last retry: the card is rejected as not verifiable for now."""
     with transaction.atomic():
-        method = PaymentMethod.objects.select_for_update().get(pk=payment_method_id)
+        method = payment_method_lock(payment_method_id)
         if method.state != PaymentMethod.State.VERIFYING:
             return
         method.state = PaymentMethod.State.REJECTED
         method.decline_code = "not_verifiable"
         method.decided_at = timezone.now()
         method.save(update_fields=["state", "decline_code", "decided_at"])
-        log_action("payments.payment_method.not_verifiable", obj=method, account=method.account)
+        log_action(CARD_NOT_VERIFIABLE, obj=method, account=method.account)
         _notify(method)
 
 
-def _lock_for_decision(method: PaymentMethod) -> PaymentMethod:
-    # The account first (the one monthly card is the account's), then the card.
-    Account.objects.select_for_update().filter(pk=method.account_id).first()
-    return PaymentMethod.objects.select_for_update().select_related("account").get(pk=method.pk)
+def _become_monthly(method: PaymentMethod) -> None:
+    """Under the account's lock: `method` is now the account's one monthly card."""
+    PaymentMethod.objects.filter(account=method.account, is_monthly=True).exclude(
+        pk=method.pk
+    ).update(is_monthly=False)
+    method.is_monthly = True
+    method.save(update_fields=["is_monthly"])
+    hooks.monthly_card_set(method, timezone.now())
 
 
 @transaction.atomic
@@ -255,7 +227,7 @@ def payment_method_approve(*, payment_method: PaymentMethod, by: User) -> Paymen
     It becomes the account's monthly payment method when the account has none. Approving an
     approved card again changes nothing; any other state raises PaymentMethodError.
     """
-    method = _lock_for_decision(payment_method)
+    method = payment_method_lock(payment_method.pk)
     if method.state == PaymentMethod.State.VERIFIED:
         return method
     if method.state != PaymentMethod.State.AWAITING_APPROVAL:
@@ -264,12 +236,9 @@ def payment_method_approve(*, payment_method: PaymentMethod, by: User) -> Paymen
     method.decided_by = by
     method.decided_at = timezone.now()
     method.save(update_fields=["state", "decided_by", "decided_at"])
-    has_monthly = PaymentMethod.objects.filter(account=method.account, is_monthly=True).exists()
-    if not has_monthly:
-        method.is_monthly = True
-        method.save(update_fields=["is_monthly"])
-        autocharges_resume(method.account, timezone.now())
-    log_action("payments.payment_method.approved", obj=method, account=method.account, actor=by)
+    if not PaymentMethod.objects.filter(account=method.account, is_monthly=True).exists():
+        _become_monthly(method)
+    log_action(CARD_APPROVED, obj=method, account=method.account, actor=by)
     _notify(method)
     return method
 
@@ -279,7 +248,7 @@ def payment_method_reject(*, payment_method: PaymentMethod, by: User, reason: st
     """An account representative rejects a card awaiting approval, with a reason."""
     if not reason.strip():
         raise PaymentMethodError(_("Give the reason for rejecting the card."))
-    method = _lock_for_decision(payment_method)
+    method = payment_method_lock(payment_method.pk)
     if method.state == PaymentMethod.State.REJECTED:
         return method
     if method.state != PaymentMethod.State.AWAITING_APPROVAL:
@@ -290,7 +259,7 @@ def payment_method_reject(*, payment_method: PaymentMethod, by: User, reason: st
     method.decided_at = timezone.now()
     method.save(update_fields=["state", "rejection_reason", "decided_by", "decided_at"])
     log_action(
-        "payments.payment_method.rejected",
+        CARD_REJECTED,
         obj=method,
         account=method.account,
         actor=by,
@@ -303,29 +272,26 @@ def payment_method_reject(*, payment_method: PaymentMethod, by: User, reason: st
 @transaction.atomic
 def payment_method_set_monthly(*, payment_method: PaymentMethod, by: User) -> PaymentMethod:
     """Make a verified card the account's monthly payment method (one per account)."""
-    method = _lock_for_decision(payment_method)
+    method = payment_method_lock(payment_method.pk)
     if method.state != PaymentMethod.State.VERIFIED:
         raise PaymentMethodError(_("Only a verified card can be the monthly payment method."))
     if method.is_monthly:
         return method
-    PaymentMethod.objects.filter(account=method.account, is_monthly=True).update(is_monthly=False)
-    method.is_monthly = True
-    method.save(update_fields=["is_monthly"])
-    autocharges_resume(method.account, timezone.now())
-    log_action("payments.payment_method.made_monthly", obj=method, account=method.account, actor=by)
+    _become_monthly(method)
+    log_action(CARD_MADE_MONTHLY, obj=method, account=method.account, actor=by)
     return method
 
 
 @transaction.atomic
 def payment_method_remove(*, payment_method: PaymentMethod, by: User) -> PaymentMethod:
     """Remove a card from the account; it is no longer charged or offered."""
-    method = _lock_for_decision(payment_method)
+    method = payment_method_lock(payment_method.pk)
     if method.state == PaymentMethod.State.REMOVED:
         return method
     method.state = PaymentMethod.State.REMOVED
     method.is_monthly = False
     method.save(update_fields=["state", "is_monthly"])
-    log_action("payments.payment_method.removed", obj=method, account=method.account, actor=by)
+    log_action(CARD_REMOVED, obj=method, account=method.account, actor=by)
     _notify(method)
     return method
 
@@ -333,24 +299,20 @@ def payment_method_remove(*, payment_method: PaymentMethod, by: User) -> Payment
 def _notify(method: PaymentMethod) -> None:
     """Email the card's contact about its new state (outbox, in the account's language)."""
     account = method.account
-    with translation.override(account.language):
-        context: dict[str, Any] = {
-            "method": method,
-            "account": account,
-            "url": settings.SITE_URL.rstrip("/") + reverse("payments:methods"),
-        }
-        subject = render_to_string("payments/email/card_status_subject.txt", context)
-        body = render_to_string("payments/email/card_status_body.txt", context)
+    context = {
+        "method": method,
+        "account": account,
+        "url": settings.SITE_URL.rstrip("/") + reverse("payments:methods"),
+    }
     email_queue(
         key=f"payments.payment_method.{method.pk}.{method.state}",
         account=account,
         to=[method.contact_email],
-        subject=" ".join(subject.split()),
-        body=body,
+        email=render_email("payments/email/card_status", context, language=account.language),
     )
 
 
-# The 24-hour promise and the cards' expiry (periodic tasks) ----------------------------------
+# The promise to decide within CARD_PROMISE_HOURS, and the cards' expiry (periodic tasks) ------
 
 
 def _representatives() -> list[str]:
@@ -383,22 +345,29 @@ def payment_methods_check_promise(*, now: datetime) -> tuple[int, int]:
         promise_breached_at__isnull=True,
         created_at__lte=now - timedelta(hours=settings.CARD_PROMISE_HOURS),
     )
-    escalated = breached = 0
-    for pk in escalate.values_list("pk", flat=True):
-        escalated += _mark_overdue(pk, now=now, field="escalated_at", kind="escalated")
-    for pk in breach.values_list("pk", flat=True):
-        breached += _mark_overdue(pk, now=now, field="promise_breached_at", kind="breached")
+    escalated = sum(_escalate(pk, now=now) for pk in escalate.values_list("pk", flat=True))
+    breached = sum(_breach(pk, now=now) for pk in breach.values_list("pk", flat=True))
     return escalated, breached
 
 
+def _escalate(pk: int, *, now: datetime) -> int:
+    return _mark_overdue(pk, now=now, field="escalated_at", kind="escalated", action=CARD_ESCALATED)
+
+
+def _breach(pk: int, *, now: datetime) -> int:
+    return _mark_overdue(
+        pk, now=now, field="promise_breached_at", kind="breached", action=CARD_PROMISE_BREACHED
+    )
+
+
 @transaction.atomic
-def _mark_overdue(pk: int, *, now: datetime, field: str, kind: str) -> int:
-    method = PaymentMethod.objects.select_for_update().select_related("account").get(pk=pk)
+def _mark_overdue(pk: int, *, now: datetime, field: str, kind: str, action: AuditAction) -> int:
+    method = payment_method_lock(pk)
     if getattr(method, field) is not None or not method.is_pending:
         return 0
     setattr(method, field, now)
     method.save(update_fields=[field])
-    log_action(f"payments.payment_method.{kind}", obj=method, account=method.account)
+    log_action(action, obj=method, account=method.account)
     context = {
         "method": method,
         "kind": kind,
@@ -411,10 +380,8 @@ def _mark_overdue(pk: int, *, now: datetime, field: str, kind: str) -> int:
         key=f"payments.payment_method.{method.pk}.{kind}",
         account=method.account,
         to=_representatives(),
-        subject=" ".join(
-            render_to_string("payments/email/card_overdue_subject.txt", context).split()
-        ),
-        body=render_to_string("payments/email/card_overdue_body.txt", context),
+        # Staff read the portal's default language.
+        email=render_email("payments/email/card_overdue", context, language=settings.LANGUAGE_CODE),
     )
     return 1
 
@@ -442,48 +409,46 @@ def payment_methods_expire(*, today: date) -> tuple[int, int]:
             and method.expiry_warned_at is None
             and method.state == PaymentMethod.State.VERIFIED
         ):
-            warned += _warn_expiry(method.pk, today=today)
+            warned += _warn_expiry(method.pk)
     return expired, warned
 
 
 @transaction.atomic
 def _expire(pk: int) -> int:
-    method = _lock_for_decision(PaymentMethod.objects.only("pk", "account_id").get(pk=pk))
+    method = payment_method_lock(pk)
     if method.state not in (PaymentMethod.State.VERIFIED, *PaymentMethod.PENDING_STATES):
         return 0
     was_monthly = method.is_monthly
     method.state = PaymentMethod.State.EXPIRED
     method.is_monthly = False
     method.save(update_fields=["state", "is_monthly"])
-    log_action("payments.payment_method.expired", obj=method, account=method.account)
+    log_action(CARD_EXPIRED, obj=method, account=method.account)
     _notify(method)
     if was_monthly:
-        # Nothing will be charged automatically any more: say so now, not at the next bill.
-        notify_card_unusable(method)
+        # Nothing will be charged automatically any more: the apps above say so now.
+        hooks.monthly_card_lost(method, timezone.now())
     return 1
 
 
 @transaction.atomic
-def _warn_expiry(pk: int, *, today: date) -> int:
-    method = PaymentMethod.objects.select_for_update().select_related("account").get(pk=pk)
+def _warn_expiry(pk: int) -> int:
+    method = payment_method_lock(pk)
     if method.expiry_warned_at is not None:
         return 0
     method.expiry_warned_at = timezone.now()
     method.save(update_fields=["expiry_warned_at"])
-    with translation.override(method.account.language):
-        context = {
-            "method": method,
-            "account": method.account,
-            "url": settings.SITE_URL.rstrip("/") + reverse("payments:add"),
-        }
-        subject = render_to_string("payments/email/card_expiring_subject.txt", context)
-        body = render_to_string("payments/email/card_expiring_body.txt", context)
+    context = {
+        "method": method,
+        "account": method.account,
+        "url": settings.SITE_URL.rstrip("/") + reverse("payments:add"),
+    }
     email_queue(
         key=f"payments.payment_method.{method.pk}.expiring",
         account=method.account,
         to=[method.contact_email],
-        subject=" ".join(subject.split()),
-        body=body,
+        email=render_email(
+            "payments/email/card_expiring", context, language=method.account.language
+        ),
     )
-    log_action("payments.payment_method.expiry_warned", obj=method, account=method.account)
+    log_action(CARD_EXPIRY_WARNED, obj=method, account=method.account)
     return 1

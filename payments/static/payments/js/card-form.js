@@ -1,9 +1,11 @@
-// Add Credit Card and Pay with Credit Card: fills the billing address from the company information, and asks the
-// gateway's card fields (in their own frame) for a single-use token before submitting.
+// Add Credit Card and Pay with Credit Card: fills the billing address from the company
+// information, and asks the gateway's card fields for a single-use token before submitting.
+// The card fields and how they make a token belong to the gateway adapter's own script
+// (its card fields template), which defines window.cardFields = { tokenize() }: a promise of
+// the token, or of null when the fields show the customer what to correct.
 (() => {
   const form = document.querySelector("form[data-card-form]");
   if (!form) return;
-  const frame = document.getElementById("card-fields-frame");
   const company = JSON.parse(document.getElementById("company-info").textContent || "{}");
   const useCompany = form.elements.namedItem("use_company_info");
   const addressNames = ["address_line1", "address_line2", "city", "region", "postal_code", "country"];
@@ -26,27 +28,23 @@
   if (useCompany.checked) applyCompany();
 
   let submitting = false;
-  form.addEventListener("submit", (event) => {
+  form.addEventListener("submit", async (event) => {
     // Other ways to pay in the same form (PayPal) need no card.
     if (event.submitter && "noCard" in event.submitter.dataset) return;
     if (form.elements.namedItem("card_token").value) return;
     event.preventDefault();
-    if (submitting) return;
+    if (submitting || !window.cardFields) return;
     submitting = true;
-    frame.contentWindow.postMessage({ type: "bp:tokenize" }, window.location.origin);
-  });
-
-  window.addEventListener("message", (event) => {
-    if (event.origin !== window.location.origin || event.source !== frame.contentWindow) return;
-    const data = event.data || {};
-    if (data.type === "bp:token") {
-      form.elements.namedItem("card_token").value = data.token;
+    try {
+      const token = await window.cardFields.tokenize();
+      if (!token) return;
+      form.elements.namedItem("card_token").value = token;
       for (const name of addressNames) {
         const input = form.elements.namedItem(name);
         if (input.tagName === "SELECT") input.disabled = false;
       }
       form.submit();
-    } else if (data.type === "bp:invalid") {
+    } finally {
       submitting = false;
     }
   });

@@ -7,15 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
 
 from accounts.models import Account
-from accounts.outbox import email_queue
-from invoices.models import Invoice
+from accounts.outbox import email_queue, render_email
+from payments.models import Payment, PaymentMethod
 
-from .models import AutoCharge, Payment, PaymentMethod
+from .models import AutoCharge
 
 
 def _contacts(account: Account) -> list[str]:
@@ -29,42 +27,38 @@ def _contacts(account: Account) -> list[str]:
     return sorted(emails)
 
 
-def tell(
-    account: Account,
+def notice_send(
     *,
+    account: Account,
     key: str,
     template: str,
     context: dict[str, Any],
     also_to: tuple[str, ...] = (),
 ) -> None:
-    """Queue a notice; `context` holds objects and amounts, formatted by the templates in
-    the account's language."""
+    """Queue the notice `billing/email/<template>`; `context` holds objects and amounts,
+    formatted by the templates in the account's language."""
     site = settings.SITE_URL.rstrip("/")
-    with translation.override(account.language):
-        full = {
-            **context,
-            "account": account,
-            "pay_url": site + reverse("payments:pay"),
-            "cards_url": site + reverse("payments:methods"),
-        }
-        subject = render_to_string(f"payments/email/{template}_subject.txt", full)
-        body = render_to_string(f"payments/email/{template}_body.txt", full)
+    full = {
+        **context,
+        "account": account,
+        "pay_url": site + reverse("payments:pay"),
+        "cards_url": site + reverse("payments:methods"),
+    }
     email_queue(
         key=key,
         account=account,
         to=sorted({*_contacts(account), *also_to}),
-        subject=" ".join(subject.split()),
-        body=body,
+        email=render_email(f"billing/email/{template}", full, language=account.language),
     )
 
 
-def tell_no_card(account: Account, *, lost: PaymentMethod | None = None) -> None:
+def notice_no_card(*, account: Account, lost: PaymentMethod | None = None) -> None:
     """There is no card to charge: told once per card lost (or once if there never was
     one), however many invoices wait for it."""
     if lost is None:
         lost = PaymentMethod.objects.filter(account=account).order_by("-pk").first()
-    tell(
-        account,
+    notice_send(
+        account=account,
         key=f"payments.no_usable_card.{account.pk}.{lost.pk if lost else 0}",
         template="no_usable_card",
         context={},
@@ -72,19 +66,12 @@ def tell_no_card(account: Account, *, lost: PaymentMethod | None = None) -> None
     )
 
 
-def tell_declined(charge: AutoCharge, payment: Payment) -> None:
-    tell(
-        payment.account,
+def notice_declined(*, charge: AutoCharge, payment: Payment) -> None:
+    """An automatic charge was declined: why, when the card is tried next, how to pay."""
+    notice_send(
+        account=payment.account,
+        # The keys predate the billing app; kept so that no notice is ever sent twice.
         key=f"payments.autocharge.{charge.pk}.declined.{charge.declines}",
         template="charge_declined",
-        context={
-            "charge": charge,
-            "invoice": Invoice.objects.get(pk=charge.invoice_id),
-            "payment": payment,
-        },
+        context={"charge": charge, "invoice": charge.invoice, "payment": payment},
     )
-
-
-def notify_card_unusable(method: PaymentMethod) -> None:
-    """The monthly card stopped being usable (expired): tell the account at once."""
-    tell_no_card(method.account, lost=method)

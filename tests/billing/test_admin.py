@@ -11,11 +11,11 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Account, User
+from billing.models import AutoCharge, LateFee
+from billing.run import billing_run
 from invoices.models import Invoice, RecurringCharge
-from payments.billing import billing_run
-from payments.models import AutoCharge, LateFee
+from tests.billing.clock import at
 from tests.conftest import admin_login
-from tests.payments.test_monthly_cycle import at
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +39,7 @@ def test_the_admin_shows_each_accounts_dunning_state(
 ) -> None:
     rep.user_permissions.add(Permission.objects.get(codename="view_autocharge"))
     admin_login(client, rep)
-    response = client.get(reverse("admin:payments_autocharge_changelist"))
+    response = client.get(reverse("admin:billing_autocharge_changelist"))
     html = response.content.decode()
     assert response.status_code == 200
     charge = AutoCharge.objects.order_by("pk").first()
@@ -53,7 +53,7 @@ def test_staff_waive_a_late_fee_from_the_admin(client: Client, rep: User, overdu
     )
     admin_login(client, rep)
     response = client.post(
-        reverse("admin:payments_latefee_changelist"),
+        reverse("admin:billing_latefee_changelist"),
         {"action": "waive", "_selected_action": [overdue.pk]},
         follow=True,
     )
@@ -70,7 +70,7 @@ def test_waiving_needs_the_permission_to_issue_invoices(
     rep.user_permissions.add(Permission.objects.get(codename="view_latefee"))
     admin_login(client, rep)
     client.post(
-        reverse("admin:payments_latefee_changelist"),
+        reverse("admin:billing_latefee_changelist"),
         {"action": "waive", "_selected_action": [overdue.pk]},
     )
     overdue.refresh_from_db()

@@ -1,0 +1,71 @@
+"""The audit trail: who changed what money or approval state, and when.
+
+Every action is a constant declared once, in the `audit.py` of the app that performs it,
+with a dotted name ("payments.payment.succeeded") and a translatable description for the
+people who read the trail (staff in the admin, and the account's activity log). Entries are
+only ever added, inside the transaction of the change they record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import models
+from django.utils.functional import Promise
+
+from .models import Account, AuditEntry, User
+
+
+@dataclass(frozen=True)
+class AuditAction:
+    name: str
+    description: str | Promise
+
+    def __str__(self) -> str:
+        return self.name
+
+
+_registry: dict[str, AuditAction] = {}
+
+
+def audit_action(name: str, description: str | Promise) -> AuditAction:
+    """Declare an action; its dotted name is `<app>.<object>.<what happened>`."""
+    if name in _registry:
+        raise ValueError(f"The audit action {name!r} is declared twice.")
+    if name.count(".") != 2:
+        raise ValueError(f"An audit action is named <app>.<object>.<verb>, not {name!r}.")
+    action = _registry[name] = AuditAction(name, description)
+    return action
+
+
+def audit_actions() -> list[AuditAction]:
+    """Every declared action, by name."""
+    return sorted(_registry.values(), key=lambda action: action.name)
+
+
+def describe_action(name: str) -> str:
+    """What an entry's action means, in the active language (its name if undeclared)."""
+    action = _registry.get(name)
+    return str(action.description) if action else name
+
+
+def log_action(
+    action: AuditAction,
+    *,
+    obj: models.Model,
+    account: Account | None,
+    actor: User | None = None,
+    **data: Any,
+) -> AuditEntry:
+    """Record `action` on `obj` in the audit trail (inside the caller's transaction)."""
+    if _registry.get(action.name) is not action:
+        raise ValueError(f"The audit action {action.name!r} is not declared.")
+    return AuditEntry.objects.create(
+        account=account,
+        actor=actor,
+        action=action.name,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        data=data,
+    )

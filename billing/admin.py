@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from accounts.admin_records import RecordAdminMixin
+from invoices.services import InvoiceError
+
+from .late_fees import late_fee_waive
+from .models import AutoCharge, LateFee
+
+
+@admin.register(AutoCharge)
+class AutoChargeAdmin(RecordAdminMixin, admin.ModelAdmin[AutoCharge]):
+    """Each account's dunning state: which invoices the card on file is (still) charged for,
+    how often it was declined and when it is tried next."""
+
+    list_display = [
+        "invoice",
+        "account",
+        "state",
+        "attempts",
+        "declines",
+        "decline_code",
+        "next_attempt_at",
+        "updated_at",
+    ]
+    list_filter = ["state"]
+    search_fields = ["account__company_name", "invoice__number"]
+    list_select_related = ["invoice", "account"]
+    readonly_fields = [f.name for f in AutoCharge._meta.fields]
+
+
+@admin.register(LateFee)
+class LateFeeAdmin(RecordAdminMixin, admin.ModelAdmin[LateFee]):
+    list_display = ["fee_invoice", "invoice", "period", "overdue", "created_at", "waiver"]
+    list_select_related = ["fee_invoice", "invoice", "waiver"]
+    search_fields = ["invoice__number", "fee_invoice__number", "invoice__account__company_name"]
+    readonly_fields = [f.name for f in LateFee._meta.fields]
+    actions = ["waive"]
+
+    def has_waive_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("invoices.add_invoice")
+
+    @admin.action(
+        description=_("Waive the selected late fees (a credit for each)"), permissions=["waive"]
+    )
+    def waive(self, request: HttpRequest, queryset: QuerySet[LateFee]) -> None:
+        waived = 0
+        for late_fee in queryset.filter(waiver__isnull=True):
+            try:
+                late_fee_waive(late_fee=late_fee, by=request.user)  # type: ignore[arg-type]
+            except InvoiceError as error:
+                self.message_user(request, f"{late_fee.fee_invoice}: {error}", messages.WARNING)
+                continue
+            waived += 1
+        self.message_user(
+            request,
+            ngettext("Waived %(count)d late fee.", "Waived %(count)d late fees.", waived)
+            % {"count": waived},
+            messages.SUCCESS,
+        )

@@ -1,0 +1,176 @@
+"""Charging the card on file: an automatic charge of each New and Recurring invoice,
+tried when due and again on the dunning schedule (`billing.dunning`).
+
+A charge follows the life of a payment in `payments.core`: under the account's lock the
+payment (keyed by invoice and attempt) and its gateway attempt are recorded and committed,
+the gateway is called with no lock held, and the outcome is recorded once by
+`payments.core.payment_record_outcome`, which hands it back to `billing.dunning`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from accounts.audit import log_action
+from accounts.locks import account_lock
+from accounts.models import Account
+from invoices.models import Invoice
+from payments.core import attempt_start, payment_record_outcome, payment_settle_card
+from payments.gateway import card_gateway, gateway_call
+from payments.models import GatewayAttempt, Payment, PaymentMethod
+from payments.selectors import amount_payable
+
+from .audit import AUTOCHARGE_NO_CARD, AUTOCHARGE_STARTED
+from .models import AutoCharge
+from .notices import notice_no_card
+
+
+def usable_card(account: Account, today: date) -> PaymentMethod | None:
+    """The account's monthly card, if it can be charged: verified and not past its expiry."""
+    card = PaymentMethod.objects.filter(
+        account=account, is_monthly=True, state=PaymentMethod.State.VERIFIED
+    ).first()
+    if card is None or not card.credential:
+        return None
+    if card.expires_on is not None and card.expires_on <= today:
+        return None
+    return card
+
+
+def _charge_lock(autocharge_id: int) -> tuple[Account, AutoCharge]:
+    """The charge's Account, then the automatic charge (the order of `payments.locks`)."""
+    account_id = AutoCharge.objects.values_list("account_id", flat=True).get(pk=autocharge_id)
+    account = account_lock(account_id)
+    return account, AutoCharge.objects.select_for_update().get(pk=autocharge_id)
+
+
+def autocharge_attempt(*, autocharge_id: int, now: datetime) -> AutoCharge:
+    """Charge the invoice of an automatic charge to the card on file, if it is due.
+
+    The payment (keyed by invoice and attempt) and its gateway attempt are committed before
+    the gateway is called, so a task run twice, or run again after a worker died once the
+    gateway answered, finds the charge under way and settles it by looking it up, never by
+    charging again. Returns the automatic charge as it stands.
+    """
+    with transaction.atomic():
+        account, charge = _charge_lock(autocharge_id)
+        pending = (
+            charge.payments.filter(state=Payment.State.PROCESSING).order_by("pk").last()
+            if charge.state == AutoCharge.State.CHARGING
+            else None
+        )
+        due = charge.state == AutoCharge.State.SCHEDULED and (
+            charge.next_attempt_at is None or charge.next_attempt_at <= now
+        )
+        started = _start_charge(account, charge, now) if due else None
+    if pending is not None:
+        # A charge left without an answer (its worker died): ask the gateway once it has had
+        # time to answer; it is recorded once, whoever records it first.
+        quiet = now - timedelta(seconds=settings.PAYMENT_SETTLE_AFTER_SECONDS)
+        if pending.created_at <= quiet:
+            payment_settle_card(payment=pending, now=now)
+        return AutoCharge.objects.get(pk=autocharge_id)
+    if started is None:
+        return AutoCharge.objects.get(pk=autocharge_id)
+    payment, attempt, card = started
+    gateway = card_gateway()
+    result = gateway_call(
+        attempt,
+        lambda: gateway.charge(
+            credential=card.credential,
+            amount=payment.amount,
+            currency=payment.currency,
+            idempotency_key=attempt.idempotency_key,
+        ),
+    )
+    if result is not None:
+        payment_record_outcome(payment_id=payment.pk, attempt_id=attempt.pk, result=result, now=now)
+    return AutoCharge.objects.get(pk=autocharge_id)
+
+
+def _start_charge(
+    account: Account, charge: AutoCharge, now: datetime
+) -> tuple[Payment, GatewayAttempt, PaymentMethod] | None:
+    """Under the account's lock: record the payment and attempt, or say why not."""
+    invoice = Invoice.objects.get(pk=charge.invoice_id)
+    if invoice.balance <= 0:
+        charge.state = AutoCharge.State.STOPPED
+        charge.next_attempt_at = None
+        charge.save(update_fields=["state", "next_attempt_at", "updated_at"])
+        return None
+    card = usable_card(account, timezone.localdate(now))
+    if card is None:
+        charge.state = AutoCharge.State.NO_CARD
+        charge.next_attempt_at = None
+        charge.save(update_fields=["state", "next_attempt_at", "updated_at"])
+        log_action(AUTOCHARGE_NO_CARD, obj=invoice, account=account)
+        notice_no_card(account=account)
+        return None
+    amount = min(invoice.balance, amount_payable(account, invoice.currency))
+    if amount <= 0:
+        # Another payment of the same balance is under way: look again in an hour.
+        charge.next_attempt_at = now + timedelta(hours=1)
+        charge.save(update_fields=["next_attempt_at", "updated_at"])
+        return None
+    charge.attempts += 1
+    charge.state = AutoCharge.State.CHARGING
+    charge.next_attempt_at = None
+    charge.save(update_fields=["attempts", "state", "next_attempt_at", "updated_at"])
+    payment = Payment.objects.create(
+        account=account,
+        key=f"autocharge:{invoice.pk}:{charge.attempts}",
+        method=Payment.Method.CARD_ON_FILE,
+        state=Payment.State.PROCESSING,
+        amount=amount,
+        currency=invoice.currency,
+        gateway=card.gateway,
+        payment_method=card,
+        pay_first=invoice,
+        brand=card.brand,
+        last4=card.last4,
+    )
+    charge.payments.add(payment)
+    attempt = attempt_start(
+        key=f"payment:{payment.pk}:charge",
+        gateway=card.gateway,
+        kind=GatewayAttempt.Kind.CHARGE,
+        payment=payment,
+        payment_method=card,
+    )
+    log_action(
+        AUTOCHARGE_STARTED,
+        obj=payment,
+        account=account,
+        invoice=invoice.number,
+        amount=str(amount),
+        attempt=charge.attempts,
+    )
+    return payment, attempt, card
+
+
+def autocharges_needing_customer(account: Account) -> QuerySet[AutoCharge]:
+    """The account's automatic charges the customer should act on: declined (retrying or
+    given up) or waiting for a card, on invoices still unpaid."""
+    return (
+        AutoCharge.objects.filter(account=account, invoice__state=Invoice.State.OPEN)
+        .filter(
+            Q(state=AutoCharge.State.NO_CARD)
+            | Q(state__in=[AutoCharge.State.SCHEDULED, AutoCharge.State.FAILED], declines__gt=0)
+        )
+        .select_related("invoice")
+        .order_by("invoice__issue_date", "invoice_id")
+    )
+
+
+def autocharges_due(*, now: datetime) -> list[int]:
+    """The automatic charges whose next try is due (a processing error between runs)."""
+    return list(
+        AutoCharge.objects.filter(state=AutoCharge.State.SCHEDULED, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)
+    )

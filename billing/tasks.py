@@ -1,0 +1,68 @@
+"""The monthly cycle's tasks: each calls the service of the same name."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from payments.cards import payment_methods_expire
+
+from .charges import autocharge_attempt, autocharges_due
+from .run import billing_accounts, billing_run_account, chunks
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="billing.billing_run")
+def billing_run_task(day: str | None = None) -> int:
+    """The day's billing: mark expired cards, then hand the accounts with something to do
+    (invoices to issue, charges due, late fees) to the workers in chunks. Safe to run again
+    for the same day. Returns the number of accounts handed out."""
+    run_day = date.fromisoformat(day) if day else timezone.localdate()
+    payment_methods_expire(today=run_day)
+    account_ids = billing_accounts(day=run_day, now=timezone.now())
+    for chunk in chunks(account_ids, settings.BILLING_CHUNK_SIZE):
+        billing_run_chunk_task.delay(chunk, run_day.isoformat())
+    logger.info("Billing run for %s: %d account(s) handed out.", run_day, len(account_ids))
+    return len(account_ids)
+
+
+@shared_task(name="billing.billing_run_chunk", acks_late=True)
+def billing_run_chunk_task(account_ids: list[int], day: str) -> dict[str, int]:
+    """One chunk of a day's billing run (`billing_run_account` for each). A worker that dies
+    mid-chunk leaves the chunk to be delivered again (acks late): what was done is found
+    done and not done twice."""
+    run_day = date.fromisoformat(day)
+    totals = {"accounts": 0, "issued": 0, "charged": 0, "late_fees": 0, "failed": 0}
+    for account_id in account_ids:
+        try:
+            run = billing_run_account(account_id=account_id, day=run_day, now=timezone.now())
+        except Exception:
+            # One account's failure must not hold the others back; what it still owes stays
+            # due and the next run picks it up.
+            totals["failed"] += 1
+            logger.exception("Billing run for account %s on %s failed.", account_id, day)
+            continue
+        totals["accounts"] += 1
+        totals["issued"] += len(run.issued)
+        totals["charged"] += len(run.charges)
+        totals["late_fees"] += len(run.late_fees)
+    return totals
+
+
+@shared_task(name="billing.autocharges_due", acks_late=True)
+def autocharges_due_task() -> int:
+    """Automatic charges whose retry is due between billing runs (processing errors)."""
+    due = autocharges_due(now=timezone.now())
+    for autocharge_id in due:
+        autocharge_attempt_task.delay(autocharge_id)
+    return len(due)
+
+
+@shared_task(name="billing.autocharge_attempt", acks_late=True)
+def autocharge_attempt_task(autocharge_id: int) -> str:
+    return autocharge_attempt(autocharge_id=autocharge_id, now=timezone.now()).state

@@ -1,0 +1,316 @@
+"""The life of a payment, whatever its way in (a one-time card, PayPal, the card on file on
+the billing day): lock, record the attempt, call the gateway, record the outcome exactly
+once, apply the money to invoices, receipt; and settle an answer that was lost.
+
+1. Under the account's lock (`locks.payment_lock`), the payment and its `GatewayAttempt`
+   (with its idempotency key) are recorded and committed (`attempt_start`).
+2. The gateway is called with no lock held, through `gateway.gateway_call`.
+3. `payment_record_outcome` locks again and records the answer once: a success is applied
+   to the open invoices (the invoice the payment was made for first, then oldest first) and
+   receipted in the same transaction; the apps above payments are told (`hooks`), which is
+   how a monthly charge's outcome reaches its dunning (`billing.dunning`).
+4. An attempt without a sure answer (a time-out, a pending capture) keeps its amount
+   reserved, so the same balance cannot be paid twice, until `payments_settle` asks the
+   gateway what happened; nothing is ever charged again to find out.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, Q, Value, When
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.audit import log_action
+from accounts.outbox import email_queue, render_email
+from invoices.models import Invoice
+from invoices.services import invoice_apply_payment
+
+from . import hooks
+from .audit import (
+    PAYMENT_DECLINED,
+    PAYMENT_FAILED,
+    PAYMENT_PENDING,
+    PAYMENT_SUCCEEDED,
+    PAYMENT_SUCCEEDED_LATE,
+    PAYMENT_UNAPPLIED,
+)
+from .gateway import UNANSWERED, attempt_mark_unknown, card_gateway, gateway_ask
+from .gateways.base import GatewayResult, Outcome
+from .locks import attempt_lock, payment_lock
+from .models import GatewayAttempt, Payment, PaymentAllocation, PaymentMethod, PaymentRefund
+from .selectors import amount_owed
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "attempt_mark_unknown",
+    "attempt_start",
+    "new_key",
+    "payment_record_outcome",
+    "payment_settle_card",
+    "payments_settle",
+]
+
+# The attempts whose outcome is not recorded yet.
+_OPEN_ATTEMPTS = (
+    GatewayAttempt.Status.STARTED,
+    GatewayAttempt.Status.UNKNOWN,
+    GatewayAttempt.Status.PENDING,
+)
+_ATTEMPT_STATUS = {
+    Outcome.SUCCEEDED: GatewayAttempt.Status.SUCCEEDED,
+    Outcome.DECLINED: GatewayAttempt.Status.DECLINED,
+    Outcome.FAILED: GatewayAttempt.Status.FAILED,
+}
+
+
+def new_key() -> str:
+    """The idempotency key a payment form carries: one payment per key, however often sent."""
+    return secrets.token_urlsafe(24)
+
+
+def attempt_start(
+    *,
+    key: str,
+    gateway: str,
+    kind: GatewayAttempt.Kind,
+    payment: Payment | None = None,
+    payment_method: PaymentMethod | None = None,
+    refund: PaymentRefund | None = None,
+) -> GatewayAttempt:
+    """Record a gateway call about to be made, in the caller's transaction (which commits
+    before the call). The same key again gives the attempt already recorded: the call is
+    then made again under the same key, which the gateway answers without acting twice."""
+    attempt, _created = GatewayAttempt.objects.get_or_create(
+        idempotency_key=key,
+        defaults={
+            "gateway": gateway,
+            "kind": kind,
+            "payment": payment,
+            "payment_method": payment_method,
+            "refund": refund,
+        },
+    )
+    return attempt
+
+
+def payment_record_outcome(
+    *, payment_id: int, attempt_id: int, result: GatewayResult, now: datetime | None = None
+) -> Payment:
+    """Record what the gateway answered and act on it, once: a success is applied to the
+    open invoices and receipted, a decline or failure applies nothing, a pending answer keeps
+    the amount reserved. The apps above payments are then told (`hooks.on_payment_outcome`:
+    an automatic charge moves along its dunning schedule). An outcome already recorded is
+    not recorded again. `now` is the clock of the dunning schedule."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        payment = payment_lock(payment_id)
+        attempt = attempt_lock(attempt_id)
+        late_success = (
+            result.outcome == Outcome.SUCCEEDED
+            and payment.state == Payment.State.FAILED
+            and attempt.status in (GatewayAttempt.Status.FAILED, *_OPEN_ATTEMPTS)
+        )
+        if late_success:
+            # A charge given up as never received did go through after all: the money moved,
+            # so the payment counts (and staff can see it happened late).
+            log_action(PAYMENT_SUCCEEDED_LATE, obj=payment, account=payment.account)
+            attempt.status = GatewayAttempt.Status.UNKNOWN
+            payment.state = Payment.State.PROCESSING
+        elif attempt.status not in _OPEN_ATTEMPTS or payment.is_final:
+            return payment
+        attempt.reference = result.reference or attempt.reference
+        attempt.decline = result.decline or ""
+        attempt.message = result.message[:255]
+        if result.outcome == Outcome.PENDING:
+            _record_pending(payment, attempt, result)
+        else:
+            _record_final(payment, attempt, result)
+        hooks.payment_outcome_recorded(payment, result, now)
+    return payment
+
+
+def _record_pending(payment: Payment, attempt: GatewayAttempt, result: GatewayResult) -> None:
+    attempt.status = GatewayAttempt.Status.PENDING
+    attempt.save()
+    if payment.state != Payment.State.PENDING:
+        payment.state = Payment.State.PENDING
+        payment.reference = result.reference or payment.reference
+        payment.save(update_fields=["state", "reference"])
+        log_action(PAYMENT_PENDING, obj=payment, account=payment.account)
+
+
+def _record_final(payment: Payment, attempt: GatewayAttempt, result: GatewayResult) -> None:
+    completed_at = timezone.now()
+    attempt.completed_at = completed_at
+    attempt.status = _ATTEMPT_STATUS[result.outcome]
+    attempt.save()
+    payment.completed_at = completed_at
+    if result.reference:
+        payment.reference = result.reference
+    if result.outcome == Outcome.SUCCEEDED:
+        payment.state = Payment.State.SUCCEEDED
+        payment.save(update_fields=["state", "reference", "completed_at"])
+        _apply(payment)
+        log_action(
+            PAYMENT_SUCCEEDED,
+            obj=payment,
+            account=payment.account,
+            amount=str(payment.amount),
+            currency=payment.currency,
+        )
+        _send_receipt(payment)
+        return
+    declined = result.outcome == Outcome.DECLINED
+    payment.state = Payment.State.DECLINED if declined else Payment.State.FAILED
+    payment.decline_code = (result.decline or "generic") if declined else (result.decline or "")
+    payment.failure_message = result.message[:255]
+    payment.save(
+        update_fields=["state", "reference", "completed_at", "decline_code", "failure_message"]
+    )
+    log_action(
+        PAYMENT_DECLINED if declined else PAYMENT_FAILED,
+        obj=payment,
+        account=payment.account,
+        decline=payment.decline_code,
+    )
+
+
+def _apply(payment: Payment) -> None:
+    """Apply a succeeded payment to the account's open invoices in its currency: the invoice
+    it was made for first (`pay_first`), then oldest first; the caller holds the account's
+    lock. Whatever is left over (the balance shrank while the gateway answered) is refunded
+    by a worker after the commit."""
+    # The account's lock serialises every payment of the account, so the open invoices are
+    # read in the order they are paid and each is locked only when it is paid
+    # (`invoice_apply_payment`): a payment costs the same however many invoices are open.
+    open_invoices = (
+        Invoice.objects.filter(
+            account=payment.account, currency=payment.currency, state=Invoice.State.OPEN
+        )
+        .annotate(is_first=Case(When(pk=payment.pay_first_id, then=Value(0)), default=Value(1)))
+        .order_by("is_first", "issue_date", "pk")
+    )
+    left = payment.amount
+    while left > 0:
+        # Paid invoices leave the open ones, so each batch starts from the top again.
+        batch = list(open_invoices[:20])
+        if not batch:
+            break
+        for invoice in batch:
+            if left <= 0:
+                break
+            part = min(left, invoice.balance)
+            allocation = invoice_apply_payment(
+                invoice=invoice, amount=part, currency=payment.currency
+            )
+            PaymentAllocation.objects.create(payment=payment, allocation=allocation)
+            left -= part
+    if left > 0:
+        from .tasks import payment_refund_unapplied_task
+
+        payment_refund_unapplied_task.delay(payment.pk)
+        log_action(
+            PAYMENT_UNAPPLIED,
+            obj=payment,
+            account=payment.account,
+            amount=str(left),
+            currency=payment.currency,
+        )
+
+
+def _send_receipt(payment: Payment) -> None:
+    """The receipt, in the account's language, through the outbox (same transaction)."""
+    account = payment.account
+    allocations = list(
+        payment.allocations.select_related("allocation__invoice").order_by("allocation__pk")
+    )
+    recipients = set(account.billing_emails())
+    if payment.created_by is not None:
+        recipients.add(payment.created_by.email)
+    context = {
+        "payment": payment,
+        "account": account,
+        "lines": [(link.allocation.invoice.number, link.allocation.amount) for link in allocations],
+        "balance": amount_owed(account, payment.currency),
+        "url": settings.SITE_URL.rstrip("/") + reverse("payments:detail", args=[payment.pk]),
+    }
+    email_queue(
+        key=f"payments.payment.receipt:{payment.pk}",
+        account=account,
+        to=sorted(recipients),
+        email=render_email("payments/email/receipt", context, language=account.language),
+    )
+
+
+# Settling what has no sure answer (a periodic task) ------------------------------------------
+
+
+def payment_settle_card(*, payment: Payment, now: datetime | None = None) -> Payment:
+    """Ask the card gateway what became of the payment's charge and record it."""
+    attempt = payment.attempts.filter(kind=GatewayAttempt.Kind.CHARGE).order_by("pk").last()
+    if attempt is None:
+        return payment
+    answer = gateway_ask(lambda: card_gateway().lookup(idempotency_key=attempt.idempotency_key))
+    if answer is UNANSWERED:
+        return payment
+    if answer is None:
+        # The gateway never received the charge: nothing moved. Not a decline either: an
+        # automatic charge is tried again soon.
+        answer = GatewayResult(
+            outcome=Outcome.FAILED, message="The gateway never received it.", retryable=True
+        )
+    return payment_record_outcome(
+        payment_id=payment.pk, attempt_id=attempt.pk, result=answer, now=now
+    )
+
+
+def payments_settle(*, now: datetime) -> int:
+    """Ask the gateways what became of every payment without a final answer: charges that
+    timed out or are pending, PayPal orders approved by a customer who never came back.
+    A call still under way is left alone until it has had PAYMENT_SETTLE_AFTER_SECONDS to
+    answer. Nothing is charged again; returns how many payments reached a final state."""
+    quiet = now - timedelta(seconds=settings.PAYMENT_SETTLE_AFTER_SECONDS)
+    open_payments = Payment.objects.filter(
+        Q(state__in=Payment.IN_FLIGHT) | Q(state=Payment.State.CREATED),
+        created_at__lte=quiet,
+    ).order_by("pk")
+    settled = 0
+    for payment in open_payments:
+        try:
+            payment = _settle(payment, now=now, quiet=quiet)
+        except Exception:
+            # One payment's trouble must not keep the others unsettled.
+            logger.exception("Settling payment %s failed.", payment.pk)
+            continue
+        settled += payment.is_final
+    return settled
+
+
+def _settle(payment: Payment, *, now: datetime, quiet: datetime) -> Payment:
+    if payment.state == Payment.State.CREATED and not payment.order_id:
+        # The order was never handed to the customer (the request died before): nobody can
+        # approve it, so nothing can be taken.
+        if payment.created_at <= now - timedelta(minutes=10):
+            Payment.objects.filter(pk=payment.pk, state=Payment.State.CREATED).update(
+                state=Payment.State.FAILED, failure_message="No order", completed_at=now
+            )
+            payment.refresh_from_db()
+        return payment
+    started = payment.attempts.filter(
+        status=GatewayAttempt.Status.STARTED, created_at__gt=quiet
+    ).exists()
+    if started:
+        return payment
+    if payment.method == Payment.Method.PAYPAL:
+        # PayPal is settled by looking at its order (one_time builds on this module).
+        from .one_time import payment_paypal_sync
+
+        return payment_paypal_sync(payment_id=payment.pk, now=now)
+    return payment_settle_card(payment=payment, now=now)

@@ -1,0 +1,110 @@
+"""The facade every payments service calls a gateway through (Saleor's `payment/gateway.py`).
+
+A call that moves money is recorded first, as a `GatewayAttempt` committed with its
+idempotency key (`core.attempt_start`), and `gateway_call` then makes it with no database lock
+held, mapping what can go wrong to outcomes in one place: a gateway that could not be reached
+did nothing (a FAILED, retryable answer, or an attempt left UNKNOWN where the caller settles
+by asking); one that did not answer in time may have acted, so the attempt is UNKNOWN and
+is settled later by a look-up, never by calling again. `gateway_ask` asks a question (a
+look-up) that may go unanswered for now.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable
+from typing import Final, Literal
+
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+
+from .gateways import card_gateway, paypal_gateway
+from .gateways.base import (
+    CardGateway,
+    GatewayResult,
+    GatewayTimeout,
+    GatewayUnavailable,
+    Outcome,
+    PayPalGateway,
+)
+from .models import GatewayAttempt, Payment
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "UNANSWERED",
+    "attempt_mark_unknown",
+    "card_fields_html",
+    "card_gateway",
+    "gateway_ask",
+    "gateway_call",
+    "gateway_for",
+    "paypal_gateway",
+]
+
+
+def gateway_for(payment: Payment) -> CardGateway | PayPalGateway:
+    """The gateway that took (or is taking) `payment`."""
+    return paypal_gateway() if payment.method == Payment.Method.PAYPAL else card_gateway()
+
+
+def attempt_mark_unknown(attempt: GatewayAttempt, message: str) -> None:
+    """No sure answer came: the attempt is unknown until the gateway is asked about it."""
+    GatewayAttempt.objects.filter(
+        pk=attempt.pk, status__in=[GatewayAttempt.Status.STARTED, GatewayAttempt.Status.UNKNOWN]
+    ).update(status=GatewayAttempt.Status.UNKNOWN, message=message[:255])
+
+
+def gateway_call(
+    attempt: GatewayAttempt,
+    call: Callable[[], GatewayResult],
+    *,
+    unreached: Literal["failed", "unknown"] = "failed",
+) -> GatewayResult | None:
+    """Make the call `attempt` records and return the gateway's answer, or None when there is
+    no sure answer (the attempt is then UNKNOWN, to be settled by asking the gateway).
+
+    A gateway that could not be reached did nothing: by default that is a FAILED, retryable
+    answer; `unreached="unknown"` leaves it to the settling instead (a PayPal capture or a
+    refund, which the settler asks about or sends again under the same key).
+    """
+    try:
+        return call()
+    except GatewayTimeout as error:
+        attempt_mark_unknown(attempt, str(error) or "timed out")
+        return None
+    except GatewayUnavailable as error:
+        if unreached == "unknown":
+            attempt_mark_unknown(attempt, str(error) or "unavailable")
+            return None
+        return GatewayResult(
+            outcome=Outcome.FAILED, message=str(error) or "unavailable", retryable=True
+        )
+
+
+class _Unanswered(enum.Enum):
+    UNANSWERED = "unanswered"
+
+
+# What `gateway_ask` gives when the gateway could not answer (ask again later).
+UNANSWERED: Final = _Unanswered.UNANSWERED
+
+
+def gateway_ask[T](call: Callable[[], T]) -> T | Literal[_Unanswered.UNANSWERED]:
+    """A question to a gateway (what became of a charge, an order); UNANSWERED when it
+    cannot answer now, to be asked again later."""
+    try:
+        return call()
+    except (GatewayTimeout, GatewayUnavailable) as error:
+        logger.warning("The gateway could not answer now: %s", error or type(error).__name__)
+        return UNANSWERED
+
+
+def card_fields_html(*, request: HttpRequest | None) -> str:
+    """The card gateway's own card fields, for the portal's card forms (`{% card_fields %}`);
+    rendered from the adapter's template, so safe to print as it is."""
+    gateway = card_gateway()
+    return render_to_string(
+        gateway.card_fields_template, gateway.card_fields_context(), request=request
+    )

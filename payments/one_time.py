@@ -1,0 +1,414 @@
+"""One-time payments: pay all or part of the balance by card or PayPal, exactly once.
+
+Every payment follows the life in `payments.core`: lock the account, check the amount
+against what is owed less what is already being paid, record the payment and its gateway
+attempt, commit; call the gateway with no lock held; then record the outcome once and, for a
+success, apply the amount to the open invoices, oldest first, in the same transaction.
+A one-time card is never stored and never becomes a payment method.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from accounts.audit import log_action
+from accounts.currencies import exponent
+from accounts.locks import account_lock
+from accounts.models import Account, User
+from invoices.money import format_money, has_valid_precision
+
+from .audit import PAYMENT_CANCELLED, PAYMENT_STARTED
+from .card_checks import BillingAddress, card_expired, check_card_attempts
+from .core import attempt_start, payment_record_outcome
+from .errors import PaymentError
+from .gateway import UNANSWERED, card_gateway, gateway_ask, gateway_call, paypal_gateway
+from .gateways.base import PAYPAL_CURRENCIES, GatewayResult, InvalidToken, Outcome
+from .gateways.base import PayPalOrderStatus as OrderStatus
+from .locks import payment_lock
+from .models import GatewayAttempt, Payment, WebhookEvent
+from .selectors import amount_in_flight, amount_owed, amount_payable
+
+logger = logging.getLogger(__name__)
+
+
+def validate_amount(*, account: Account, amount: Decimal, currency: str) -> None:
+    """Raise PaymentError unless `amount` is above zero, in the currency's exponent and no
+    more than the balance less what is already being paid."""
+    if not amount.is_finite():
+        raise PaymentError(_("Enter a number."))
+    if amount <= 0:
+        raise PaymentError(_("The amount must be greater than zero."))
+    if not has_valid_precision(amount, currency):
+        places = exponent(currency)
+        if not places:
+            raise PaymentError(_("%(currency)s amounts have no decimals.") % {"currency": currency})
+        raise PaymentError(
+            _("%(currency)s amounts have at most %(places)s decimals.")
+            % {"currency": currency, "places": places}
+        )
+    owed = amount_owed(account, currency)
+    if owed <= 0:
+        raise PaymentError(_("Nothing is owed in %(currency)s.") % {"currency": currency})
+    if amount > owed:
+        raise PaymentError(
+            _("The amount is more than the balance of %(balance)s.")
+            % {"balance": format_money(owed, currency)}
+        )
+    moving = amount_in_flight(account, currency)
+    if moving and amount > owed - moving:
+        raise PaymentError(
+            _(
+                "A payment of %(amount)s is still being processed. Wait for it to finish "
+                "before paying the same balance again."
+            )
+            % {"amount": format_money(moving, currency)}
+        )
+
+
+def payment_of_form(*, key: str, account: Account) -> Payment | None:
+    """The payment a form's key already made, if any: a form sent again (a double click, a
+    refresh, a replay) is the same payment. Another account's key is refused."""
+    payment = Payment.objects.filter(key=key).first()
+    if payment is not None and payment.account_id != account.pk:
+        raise PaymentError(_("This form was already used. Reload the page and try again."))
+    return payment
+
+
+def _create(**fields: Any) -> Payment | None:
+    """The payment, recorded as started; None when a concurrent request with the same key
+    created it first."""
+    try:
+        with transaction.atomic():
+            payment = Payment.objects.create(**fields)
+    except IntegrityError:
+        return None
+    log_action(
+        PAYMENT_STARTED,
+        obj=payment,
+        account=payment.account,
+        actor=payment.created_by,
+        method=payment.method,
+        amount=str(payment.amount),
+        currency=payment.currency,
+    )
+    return payment
+
+
+# Paying by card --------------------------------------------------------------------------------
+
+
+def payment_pay_by_card(
+    *,
+    account: Account,
+    by: User,
+    token: str,
+    amount: Decimal,
+    currency: str,
+    key: str,
+    address: BillingAddress,
+    eu_supported: bool = False,
+    ip: str | None = None,
+) -> Payment:
+    """Charge a one-time card (its single-use token) and apply the amount at once.
+
+    Submitting the same form again (the same `key`) returns the first payment and charges
+    nothing more. The card is never stored and never becomes a payment method. Returns the
+    payment, Succeeded, Declined, Failed or Processing (no answer yet: settled later).
+    Raises PaymentError (and TooManyAttempts) before any gateway call for a bad amount, an
+    unreadable or expired card, or a balance already being paid.
+    """
+    existing = payment_of_form(key=key, account=account)
+    if existing is not None:
+        return existing
+    check_card_attempts(account=account, user=by, ip=ip)
+    gateway = card_gateway()
+    try:
+        card = gateway.describe_token(token)
+    except InvalidToken as error:
+        # A double click: the first request may have used the token already.
+        existing = payment_of_form(key=key, account=account)
+        if existing is not None:
+            return existing
+        raise PaymentError(
+            _("The card details could not be read. Enter the card again.")
+        ) from error
+    if card_expired(card):
+        raise PaymentError(_("The card has expired."))
+
+    with transaction.atomic():
+        account = account_lock(account.pk)
+        existing = payment_of_form(key=key, account=account)
+        if existing is not None:
+            return existing
+        validate_amount(account=account, amount=amount, currency=currency)
+        payment = _create(
+            account=account,
+            key=key,
+            method=Payment.Method.CARD,
+            state=Payment.State.PROCESSING,
+            amount=amount,
+            currency=currency,
+            gateway=gateway.name,
+            brand=card.brand,
+            last4=card.last4,
+            created_by=by,
+            created_ip=ip,
+            **address.as_fields(),
+        )
+        if payment is None:
+            return Payment.objects.get(key=key)
+        attempt = attempt_start(
+            key=f"payment:{payment.pk}:charge",
+            gateway=gateway.name,
+            kind=GatewayAttempt.Kind.CHARGE,
+            payment=payment,
+        )
+        if eu_supported and not account.eu_supported:
+            account.eu_supported = True
+            account.save(update_fields=["eu_supported"])
+
+    result = gateway_call(
+        attempt,
+        lambda: gateway.charge_token(
+            token=token, amount=amount, currency=currency, idempotency_key=attempt.idempotency_key
+        ),
+    )
+    if result is None:
+        return Payment.objects.get(pk=payment.pk)
+    return payment_record_outcome(payment_id=payment.pk, attempt_id=attempt.pk, result=result)
+
+
+# Paying with PayPal ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PayPalStart:
+    payment: Payment
+    approve_url: str
+
+
+def payment_paypal_start(
+    *,
+    account: Account,
+    by: User,
+    amount: Decimal,
+    currency: str,
+    key: str,
+    return_url: str,
+    cancel_url: str,
+    ip: str | None = None,
+) -> PayPalStart:
+    """Create a PayPal order for `amount` (decided here, never by the browser) and give the
+    URL where the customer approves it. Nothing is charged until the order is captured.
+
+    The same `key` again gives the same order. Raises PaymentError for a bad amount or when
+    PayPal cannot be reached (nothing is created then).
+    """
+    gateway = paypal_gateway()
+    with transaction.atomic():
+        account = account_lock(account.pk)
+        payment = payment_of_form(key=key, account=account)
+        if payment is None:
+            if currency not in PAYPAL_CURRENCIES:
+                raise PaymentError(
+                    _("PayPal does not take payments in %(currency)s. Pay by card.")
+                    % {"currency": currency}
+                )
+            validate_amount(account=account, amount=amount, currency=currency)
+            payment = _create(
+                account=account,
+                key=key,
+                method=Payment.Method.PAYPAL,
+                state=Payment.State.CREATED,
+                amount=amount,
+                currency=currency,
+                gateway=gateway.name,
+                created_by=by,
+                created_ip=ip,
+            )
+            if payment is None:
+                payment = Payment.objects.get(key=key)
+    if payment.state != Payment.State.CREATED:
+        return PayPalStart(payment, "")
+    with translation.override(account.language):
+        description = _("Payment to %(seller)s") % {"seller": settings.SELLER_NAME}
+    order = gateway_ask(
+        lambda: gateway.create_order(
+            amount=payment.amount,
+            currency=payment.currency,
+            reference=str(payment.pk),
+            description=description,
+            return_url=return_url,
+            cancel_url=cancel_url,
+            locale=translation.get_language() or settings.LANGUAGE_CODE,
+            request_id=f"payment:{payment.pk}:order",
+        )
+    )
+    if order is UNANSWERED:
+        # An order nobody can approve moves no money: the payment simply fails.
+        Payment.objects.filter(pk=payment.pk, state=Payment.State.CREATED).update(
+            state=Payment.State.FAILED,
+            failure_message="PayPal could not be reached to create the order.",
+            completed_at=timezone.now(),
+        )
+        raise PaymentError(
+            _("PayPal could not be reached. Nothing was charged; try again in a moment.")
+        )
+    if payment.order_id != order.id:
+        Payment.objects.filter(pk=payment.pk).update(order_id=order.id, reference=order.id)
+        payment.order_id = order.id
+    return PayPalStart(payment, order.approve_url)
+
+
+def payment_paypal_capture(*, payment_id: int) -> Payment:
+    """Capture the approved PayPal order of a payment (the customer came back, a webhook
+    said it was approved, or the periodic task found it approved) and apply it.
+
+    Capturing is asked once per payment (one request id), so however many of those arrive
+    the order is captured once. An order for more than is now owed is not captured.
+    """
+    paypal_gateway()
+    with transaction.atomic():
+        payment = payment_lock(payment_id)
+        if payment.state != Payment.State.CREATED:
+            return payment
+        payable = amount_payable(payment.account, payment.currency)
+        if payment.amount > payable:
+            payment.state = Payment.State.CANCELLED
+            payment.failure_message = "The balance changed before the order was captured."
+            payment.completed_at = timezone.now()
+            payment.save(update_fields=["state", "failure_message", "completed_at"])
+            log_action(PAYMENT_CANCELLED, obj=payment, account=payment.account)
+            return payment
+        payment.state = Payment.State.PROCESSING
+        payment.save(update_fields=["state"])
+        attempt = attempt_start(
+            key=f"payment:{payment.pk}:capture",
+            gateway=payment.gateway,
+            kind=GatewayAttempt.Kind.CHARGE,
+            payment=payment,
+        )
+    return _capture(payment, attempt)
+
+
+def _capture(payment: Payment, attempt: GatewayAttempt) -> Payment:
+    gateway = paypal_gateway()
+    # Not reached: the order waits (approved) for the periodic task to capture it.
+    result = gateway_call(
+        attempt,
+        lambda: gateway.capture_order(
+            order_id=payment.order_id, request_id=attempt.idempotency_key
+        ),
+        unreached="unknown",
+    )
+    if result is None:
+        return Payment.objects.get(pk=payment.pk)
+    return payment_record_outcome(payment_id=payment.pk, attempt_id=attempt.pk, result=result)
+
+
+def payment_paypal_cancel(*, payment: Payment) -> Payment:
+    """The customer cancelled at PayPal: nothing was charged and nothing is applied."""
+    with transaction.atomic():
+        payment = payment_lock(payment.pk)
+        if payment.state == Payment.State.CREATED:
+            payment.state = Payment.State.CANCELLED
+            payment.completed_at = timezone.now()
+            payment.save(update_fields=["state", "completed_at"])
+            log_action(PAYMENT_CANCELLED, obj=payment, account=payment.account)
+    return payment
+
+
+def payment_paypal_sync(*, payment_id: int, now: datetime | None = None) -> Payment:
+    """Bring a PayPal payment in line with its order at PayPal: capture an approved order,
+    record a capture's outcome, give up an order never approved in time or voided."""
+    now = now or timezone.now()
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.is_final or not payment.order_id:
+        return payment
+    order = gateway_ask(lambda: paypal_gateway().get_order(order_id=payment.order_id))
+    if order is UNANSWERED:
+        return payment
+    expired = payment.created_at < now - timedelta(hours=settings.PAYMENT_PAYPAL_APPROVAL_HOURS)
+    if payment.state == Payment.State.CREATED:
+        if order.status == OrderStatus.APPROVED:
+            return payment_paypal_capture(payment_id=payment.pk)
+        if order.status == OrderStatus.VOIDED or expired:
+            return payment_paypal_cancel(payment=payment)
+        return payment
+    attempt = GatewayAttempt.objects.get(idempotency_key=f"payment:{payment.pk}:capture")
+    if order.capture is not None:
+        return payment_record_outcome(
+            payment_id=payment.pk, attempt_id=attempt.pk, result=order.capture, now=now
+        )
+    if order.status == OrderStatus.APPROVED and not expired:
+        # The capture never reached PayPal (or its answer was lost): asking again with the
+        # same request id captures at most once.
+        return _capture(payment, attempt)
+    if order.status == OrderStatus.VOIDED or expired:
+        # PayPal voided the order (an approval not captured in time): nothing was taken.
+        return payment_record_outcome(
+            payment_id=payment.pk,
+            attempt_id=attempt.pk,
+            result=GatewayResult(outcome=Outcome.FAILED, message=f"Order {order.status}"),
+            now=now,
+        )
+    return payment
+
+
+# PayPal's webhooks ------------------------------------------------------------------------------
+
+
+def _order_id_of(event: dict[str, Any]) -> str:
+    resource = event.get("resource") or {}
+    if str(event.get("event_type", "")).startswith("CHECKOUT.ORDER."):
+        return str(resource.get("id", ""))
+    related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
+    return str(related.get("order_id", ""))
+
+
+def paypal_webhook_receive(*, headers: Mapping[str, str], body: bytes) -> str:
+    """Act on a webhook from PayPal once its signature is confirmed by PayPal.
+
+    A forged or unverifiable webhook changes nothing ("ignored"); the same event delivered
+    again is recognised by its id ("duplicate"). A genuine one about an order of ours has a
+    worker bring that payment in line with PayPal ("accepted"); the webhook itself is never
+    trusted for the amount or the outcome, which come from PayPal's API.
+    """
+    from .tasks import payment_paypal_sync_task
+
+    gateway = paypal_gateway()
+    event = gateway.verify_webhook(headers=headers, body=body)
+    if event is None or not event.get("id"):
+        return "ignored"
+    order_id = _order_id_of(event)
+    with transaction.atomic():
+        record, _created = WebhookEvent.objects.select_for_update().get_or_create(
+            gateway=gateway.name,
+            event_id=str(event["id"])[:128],
+            defaults={
+                "event_type": str(event.get("event_type", ""))[:64],
+                "resource_id": order_id[:128],
+            },
+        )
+        if record.processed_at is not None:
+            return "duplicate"
+        payment = (
+            Payment.objects.filter(method=Payment.Method.PAYPAL, order_id=order_id).first()
+            if order_id
+            else None
+        )
+        record.processed_at = timezone.now()
+        record.save(update_fields=["processed_at"])
+        if payment is not None and not payment.is_final:
+            payment_paypal_sync_task.delay(payment.pk)
+    return "accepted"

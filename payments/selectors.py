@@ -1,0 +1,58 @@
+"""Read queries about what is owed and paid, shared by the payment services, the pages and
+the apps above (the billing run)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db.models import Sum
+
+from accounts.models import Account
+from invoices.models import Invoice
+from invoices.money import round_money
+
+from .models import Payment, PaymentMethod
+
+
+def amount_owed(account: Account, currency: str) -> Decimal:
+    """What the account's open charges in `currency` still owe."""
+    owed = Invoice.objects.filter(
+        account=account, currency=currency, state=Invoice.State.OPEN
+    ).aggregate(total=Sum("balance"))["total"]
+    return round_money(owed or 0, currency)
+
+
+def amounts_owed(account: Account) -> dict[str, Decimal]:
+    """What the account owes in each currency it owes anything in, its own currency first."""
+    rows = (
+        Invoice.objects.filter(account=account, state=Invoice.State.OPEN)
+        .values("currency")
+        .annotate(total=Sum("balance"))
+        .order_by("currency")
+    )
+    owed = {row["currency"]: round_money(row["total"], row["currency"]) for row in rows}
+    return dict(sorted(owed.items(), key=lambda item: (item[0] != account.currency, item[0])))
+
+
+def amount_in_flight(account: Account, currency: str) -> Decimal:
+    """What payments still being processed (or pending) may yet pay in `currency`."""
+    moving = Payment.objects.filter(
+        account=account, currency=currency, state__in=Payment.IN_FLIGHT
+    ).aggregate(total=Sum("amount"))["total"]
+    return round_money(moving or 0, currency)
+
+
+def amount_payable(account: Account, currency: str) -> Decimal:
+    """The most a new payment in `currency` may be: what is owed less what is being paid."""
+    return max(amount_owed(account, currency) - amount_in_flight(account, currency), Decimal(0))
+
+
+def payment_applied(payment: Payment) -> Decimal:
+    """What a payment paid on invoices."""
+    total = payment.allocations.aggregate(total=Sum("allocation__amount"))["total"]
+    return round_money(total or 0, payment.currency)
+
+
+def monthly_payment_method(account: Account) -> PaymentMethod | None:
+    """The account's monthly card, if it has one."""
+    return PaymentMethod.objects.filter(account=account, is_monthly=True).first()

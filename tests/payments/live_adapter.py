@@ -1,0 +1,26 @@
+"""A card gateway adapter that says it moves real money, for the configuration tests only.
+
+The gap it fills: until a real card processor's adapter lands (Stripe), the only card
+adapter is the sandbox, and the tests of a production configuration (`check --deploy`, the
+sandbox app left out) need one that is not. It is loaded, never called.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+
+class LiveCardGateway:
+    name = "live-test"
+    live = True
+    card_fields_template = "payments/gateways/sandbox_card_fields.html"
+
+    @classmethod
+    def from_settings(cls) -> LiveCardGateway:
+        return cls()
+
+    def card_fields_context(self) -> dict[str, Any]:
+        return {"fields_url": "https://cards.example.com/fields"}
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise AssertionError(f"{name}: the configuration tests never call a gateway")
