@@ -9,14 +9,14 @@ from django.utils.translation import gettext_lazy as _
 from .models import Account, Membership, User
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(admin.TabularInline[Membership, Account]):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(admin.ModelAdmin[Account]):
     list_display = ["company_name", "country", "currency", "billing_day", "eu_supported"]
     list_filter = ["currency", "eu_supported", "country"]
     search_fields = ["company_name", "memberships__user__email"]
@@ -47,20 +47,20 @@ class AccountAdmin(admin.ModelAdmin):
     ]
 
 
-class UserCreationForm(AdminUserCreationForm):
+class UserCreationForm(AdminUserCreationForm[User]):
     class Meta(AdminUserCreationForm.Meta):
         model = User
         fields = ("email",)
 
 
-class UserEditForm(UserChangeForm):
+class UserEditForm(UserChangeForm[User]):
     class Meta(UserChangeForm.Meta):
         model = User
         fields = "__all__"
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(BaseUserAdmin[User]):
     form = UserEditForm
     add_form = UserCreationForm
     ordering = ["email"]

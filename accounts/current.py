@@ -45,7 +45,8 @@ def user_memberships(request: HttpRequest) -> list[Membership]:
                 .order_by("created_at", "pk")
             )
         setattr(request, _CACHE_ATTR, memberships)
-    return getattr(request, _CACHE_ATTR)
+    cached: list[Membership] = getattr(request, _CACHE_ATTR)
+    return cached
 
 
 def current_membership(request: HttpRequest) -> Membership | None:

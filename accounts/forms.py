@@ -8,7 +8,7 @@ from .models import Account
 from .services import COMPANY_FIELDS
 
 
-class CompanyInfoForm(forms.ModelForm):
+class CompanyInfoForm(forms.ModelForm[Account]):
     """The company information that invoices carry and "Use company information" fills in."""
 
     class Meta:

@@ -111,7 +111,7 @@ class PostalAddress(models.Model):
             self.address_line1,
             self.address_line2,
             " ".join(part for part in (self.city, self.region, self.postal_code) if part),
-            str(self.country.name),  # type: ignore[attr-defined]
+            str(self.country.name),
         ]
         return [line for line in lines if line]
 

@@ -51,7 +51,9 @@ def render_email(template: str, context: Mapping[str, Any], *, language: str) ->
     text out as paragraphs with working links."""
     with translation.override(language):
         subject = " ".join(render_to_string(f"{template}_subject.txt", context).split())
-        body = render_to_string(f"{template}_body.txt", context)
+        # Rendered with autoescape off, the text is plain text, never markup: a plain str
+        # (not the SafeString the renderer returns), so that the HTML escapes it.
+        body = "".join([render_to_string(f"{template}_body.txt", context)])
         html = select_template([f"{template}_body.html", "accounts/email/layout.html"]).render(
             {**context, "subject": subject, "body": body, "language": language}
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
     max_retries=settings.EMAIL_MAX_RETRIES,
     acks_late=True,
 )
-def email_send_task(self: Task, email_id: int) -> bool:
+def email_send_task(self: Task[..., Any], email_id: int) -> bool:
     """Send one queued email; on failure retry with a growing delay, then give up."""
     try:
         return email_send(email_id=email_id)

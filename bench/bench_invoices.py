@@ -511,7 +511,7 @@ def build_data(today: date) -> None:
             [
                 account.address_line1,
                 f"{account.city} {account.postal_code}",
-                str(account.country.name),  # type: ignore[attr-defined]
+                str(account.country.name),
             ]
         )
         prefix, digits = settings.INVOICE_NUMBER_PREFIX, settings.INVOICE_NUMBER_DIGITS

@@ -18,7 +18,7 @@ from accounts.currencies import CURRENCY_CHOICES
 from accounts.models import Account
 
 
-def MoneyField(verbose_name: Any, **kwargs: Any) -> models.DecimalField:
+def MoneyField(verbose_name: Any, **kwargs: Any) -> models.DecimalField[Decimal, Decimal]:
     """An amount, stored with room for any ISO 4217 exponent (at most 3)."""
     return models.DecimalField(verbose_name, max_digits=18, decimal_places=3, **kwargs)
 
@@ -161,7 +161,7 @@ class Invoice(models.Model):
         """On a charge, what credits and payments have paid; on a credit, what was used."""
         if self.type == self.Type.REFUND:
             return Decimal(0)
-        return abs(self.total - self.balance)
+        return Decimal(abs(self.total - self.balance))
 
 
 class InvoiceItem(models.Model):

@@ -100,7 +100,8 @@ def format_money(amount: Decimal, currency: str, language: str | None = None) ->
     affixes = _affixes(locale_name, currency)
     if affixes is None:
         locale, pattern = _currency_pattern(locale_name)
-        return pattern.apply(rounded, locale, currency=currency)
+        formatted: str = pattern.apply(rounded, locale, currency=currency)
+        return formatted
     return affixes.apply(rounded, exponent(currency))
 
 

@@ -176,7 +176,7 @@ def _issue(
         seller_tax_id=settings.SELLER_TAX_ID,
         buyer_name=account.company_name,
         buyer_address="\n".join(account.address_lines()),
-        buyer_country=account.country.code,  # type: ignore[attr-defined]
+        buyer_country=account.country.code,
         issued_by=by,
     )
     _create_items(invoice, items, factor)

@@ -302,6 +302,7 @@ def _notify(method: PaymentMethod) -> None:
     context = {
         "method": method,
         "account": account,
+        "promise_hours": settings.CARD_PROMISE_HOURS,
         "url": settings.SITE_URL.rstrip("/") + reverse("payments:methods"),
     }
     email_queue(
@@ -370,7 +371,8 @@ def _mark_overdue(pk: int, *, now: datetime, field: str, kind: str, action: Audi
     log_action(action, obj=method, account=method.account)
     context = {
         "method": method,
-        "kind": kind,
+        "breached": action == CARD_PROMISE_BREACHED,
+        "promise_hours": settings.CARD_PROMISE_HOURS,
         "hours": (now - method.created_at).total_seconds() // 3600,
         "url": settings.SITE_URL.rstrip("/")
         + reverse("admin:payments_paymentmethod_changelist")

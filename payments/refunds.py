@@ -80,9 +80,9 @@ def _documentable(payment: Payment, link_amount: Decimal, invoice: Invoice) -> D
         (-doc.total for doc in invoice.corrections.filter(type__in=CORRECTIONS)),
         payment.currency,
     )
-    return max(
-        min(link_amount - _returned_on(payment, invoice), invoice.total - corrected), Decimal(0)
-    )
+    paid_here: Decimal = link_amount - _returned_on(payment, invoice)
+    left_of_total: Decimal = invoice.total - corrected
+    return max(min(paid_here, left_of_total), Decimal(0))
 
 
 def refundable(payment: Payment) -> Decimal:

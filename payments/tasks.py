@@ -4,6 +4,7 @@ of the same name."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
     max_retries=settings.CARD_VERIFY_MAX_RETRIES,
     acks_late=True,
 )
-def payment_method_verify_task(self: Task, payment_method_id: int) -> str:
+def payment_method_verify_task(self: Task[..., Any], payment_method_id: int) -> str:
     """Verify a newly added card with the gateway; a gateway that cannot answer is asked
     again later (the same idempotency key, so the card is checked once)."""
     try:

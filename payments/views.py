@@ -62,6 +62,7 @@ def payment_method_list(request: AccountRequest) -> HttpResponse:
         {
             "section": "payment_methods",
             "methods": methods,
+            "promise_hours": settings.CARD_PROMISE_HOURS,
             "can_manage": request.membership.can_pay,
         },
     )

@@ -16,7 +16,7 @@ from django.db import transaction
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 
-class TransactionAwareTask(DjangoTask):
+class TransactionAwareTask(DjangoTask):  # type: ignore[type-arg]
     """A task sent from inside a database transaction is sent when that transaction commits,
     and never if it rolls back (pretix's `TransactionAwareTask`).
 

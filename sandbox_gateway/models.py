@@ -53,14 +53,27 @@ class SandboxRequest(models.Model):
         return f"{self.kind} {self.reference} {self.outcome}"
 
 
-new_token = lambda: _id("tok")  # noqa: E731
-new_credential = lambda: _id("card")  # noqa: E731
-new_reference = lambda: _id("ch")  # noqa: E731
+def new_token() -> str:
+    return _id("tok")
+
+
+def new_credential() -> str:
+    return _id("card")
+
+
+def new_reference() -> str:
+    return _id("ch")
 
 
 class SandboxPayPalOrder(models.Model):
     """An order in the sandbox's imitation of PayPal: created by the portal, approved or
     cancelled by the customer on the sandbox's approval page, then captured."""
+
+    class Status(models.TextChoices):
+        # PayPal's order statuses (Orders v2), as far as the sandbox plays them.
+        PAYER_ACTION_REQUIRED = "PAYER_ACTION_REQUIRED", "PAYER_ACTION_REQUIRED"
+        APPROVED = "APPROVED", "APPROVED"
+        COMPLETED = "COMPLETED", "COMPLETED"
 
     order_id = models.CharField(max_length=64, unique=True)
     request_id = models.CharField(max_length=200, unique=True)
@@ -70,7 +83,9 @@ class SandboxPayPalOrder(models.Model):
     currency = models.CharField(max_length=3)
     return_url = models.URLField(max_length=500)
     cancel_url = models.URLField(max_length=500)
-    status = models.CharField(max_length=24, default="PAYER_ACTION_REQUIRED")
+    status = models.CharField(
+        max_length=24, choices=Status.choices, default=Status.PAYER_ACTION_REQUIRED
+    )
     capture_id = models.CharField(max_length=64, blank=True)
     capture_request_id = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -80,4 +95,5 @@ class SandboxPayPalOrder(models.Model):
         return f"{self.order_id} {self.status}"
 
 
-new_order_id = lambda: "PP" + secrets.token_hex(8).upper()  # noqa: E731
+def new_order_id() -> str:
+    return "PP" + secrets.token_hex(8).upper()

@@ -69,8 +69,8 @@ def decide(order_id: str, *, approve: bool) -> SandboxPayPalOrder:
     order = SandboxPayPalOrder.objects.select_for_update().filter(order_id=order_id).first()
     if order is None:
         raise UnknownOrder(order_id)
-    if order.status == "PAYER_ACTION_REQUIRED" and approve:
-        order.status = "APPROVED"
+    if order.status == SandboxPayPalOrder.Status.PAYER_ACTION_REQUIRED and approve:
+        order.status = SandboxPayPalOrder.Status.APPROVED
         order.approved_at = timezone.now()
         order.save(update_fields=["status", "approved_at"])
     return order
@@ -82,11 +82,11 @@ def capture(order_id: str, *, request_id: str) -> tuple[SandboxPayPalOrder, Capt
     order = SandboxPayPalOrder.objects.select_for_update().filter(order_id=order_id).first()
     if order is None:
         raise UnknownOrder(order_id)
-    if order.status == "COMPLETED":
+    if order.status == SandboxPayPalOrder.Status.COMPLETED:
         return order, Capture(order.capture_id, "COMPLETED")
-    if order.status != "APPROVED":
+    if order.status != SandboxPayPalOrder.Status.APPROVED:
         return order, None
-    order.status = "COMPLETED"
+    order.status = SandboxPayPalOrder.Status.COMPLETED
     order.capture_id = new_reference().replace("ch_", "cap_")
     order.capture_request_id = request_id
     order.save(update_fields=["status", "capture_id", "capture_request_id"])

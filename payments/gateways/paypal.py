@@ -123,7 +123,7 @@ def _issue(response: httpx.Response) -> str:
 
 def _debug_id(response: httpx.Response) -> str:
     # What PayPal's support asks for; it identifies the request without revealing anything.
-    return response.headers.get("PayPal-Debug-Id", "")
+    return str(response.headers.get("PayPal-Debug-Id", ""))
 
 
 def _capture_result(capture: Mapping[str, Any], order_status: str) -> GatewayResult:

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from sandbox_gateway import paypal, processor
+from sandbox_gateway.models import SandboxPayPalOrder
 
 from .base import (
     Card,
@@ -122,7 +123,7 @@ class SandboxGateway:
         return _result(answer) if answer else None
 
 
-def _order(order: paypal.SandboxPayPalOrder) -> PayPalOrder:
+def _order(order: SandboxPayPalOrder) -> PayPalOrder:
     capture = None
     if order.capture_id:
         capture = GatewayResult(outcome=Outcome.SUCCEEDED, reference=order.capture_id)

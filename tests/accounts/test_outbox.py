@@ -9,9 +9,10 @@ from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.db import transaction
 
 from accounts.models import Account, Membership, OutboundEmail, User
-from accounts.outbox import RenderedEmail, email_queue, email_send
+from accounts.outbox import RenderedEmail, email_queue, email_send, render_email
 from accounts.tasks import email_send_task
 from invoices.services import ItemSpec, invoice_issue_one_time
+from payments.models import PaymentMethod
 from portal.celery import app as celery_app
 from tests.factories import MembershipFactory, UserFactory
 
@@ -140,3 +141,27 @@ def test_issuing_an_invoice_emails_owners_and_billing_users_with_the_pdf(
     assert filename == f"invoice-{invoice.number}.pdf"
     assert mimetype == "application/pdf"
     assert content.startswith(b"%PDF")
+    # The same message as HTML, in the account's language, its link a link.
+    [(html, html_type)] = message.alternatives
+    assert html_type == "text/html"
+    assert '<html lang="zh-hans">' in html
+    assert "上海云帆科技有限公司" in html
+    assert f'href="http://127.0.0.1:8000/billing/invoices/{invoice.pk}/"' in html
+
+
+def test_the_html_alternative_escapes_what_the_text_says(account: Account) -> None:
+    account.company_name = 'Evil <img src=x onerror="alert(1)"> & Co'
+    email = render_email(
+        "payments/email/card_status",
+        {
+            "method": PaymentMethod(account=account, brand="visa", last4="4242"),
+            "account": account,
+            "promise_hours": 24,
+            "url": "https://billing.example.com/billing/payment-methods/",
+        },
+        language="en",
+    )
+    assert 'Evil <img src=x onerror="alert(1)"> & Co' in email.body
+    assert "<img" not in email.html
+    assert "Evil &lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; Co" in email.html
+    assert email.subject == "Your card ending 4242 is being verified"

@@ -40,6 +40,16 @@ def test_a_card_passes_the_gateway_then_waits_for_a_representative(
     assert OutboundEmail.objects.first().to == ["cards@example.com"]
 
 
+def test_the_status_emails_promise_the_configured_time(
+    account: Account, owner: User, add_card, settings
+) -> None:
+    settings.CARD_PROMISE_HOURS = 48
+    method = add_card(account, owner)
+    email = OutboundEmail.objects.get(key=f"payments.payment_method.{method.pk}.awaiting_approval")
+    assert "within 48 hours" in email.body
+    assert "within 48 hours" in email.html_body
+
+
 def test_approval_makes_the_first_verified_card_the_monthly_one(
     account: Account, owner: User, rep: User, add_card
 ) -> None:
