@@ -75,6 +75,11 @@ def validate_amount(*, account: Account, amount: Decimal, currency: str) -> None
         )
 
 
+def paypal_accepts(currency: str) -> bool:
+    """Whether PayPal takes payments in `currency` (it does not take BHD, say)."""
+    return currency in PAYPAL_CURRENCIES
+
+
 def payment_of_form(*, key: str, account: Account) -> Payment | None:
     """The payment a form's key already made, if any: a form sent again (a double click, a
     refresh, a replay) is the same payment. Another account's key is refused."""
@@ -219,7 +224,7 @@ def payment_paypal_start(
         account = account_lock(account.pk)
         payment = payment_of_form(key=key, account=account)
         if payment is None:
-            if currency not in PAYPAL_CURRENCIES:
+            if not paypal_accepts(currency):
                 raise PaymentError(
                     _("PayPal does not take payments in %(currency)s. Pay by card.")
                     % {"currency": currency}

@@ -24,7 +24,6 @@ from .cards import payment_method_add, payment_method_remove, payment_method_set
 from .core import new_key
 from .errors import PaymentError, PaymentMethodError, TooManyAttempts
 from .forms import AddCardForm, CardPaymentForm, PaymentForm
-from .gateways.base import PAYPAL_CURRENCIES
 from .hooks import payments_page_sections
 from .models import Payment, PaymentAllocation, PaymentMethod, PaymentRefund
 from .one_time import (
@@ -32,6 +31,7 @@ from .one_time import (
     payment_paypal_cancel,
     payment_paypal_capture,
     payment_paypal_start,
+    paypal_accepts,
     paypal_webhook_receive,
 )
 from .receipts import receipt_pdf
@@ -220,7 +220,7 @@ def _payment_page(
             "owed": owed,
             "currency": currency,
             "in_flight": in_flight,
-            "paypal": currency in PAYPAL_CURRENCIES,
+            "paypal": paypal_accepts(currency),
             "can_pay": can_pay,
             "form": form,
             "card_form": card_form,
