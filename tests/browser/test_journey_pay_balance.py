@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from accounts.models import Account
@@ -15,13 +14,6 @@ from payments.selectors import amount_owed
 from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def demo(transactional_db: None, settings, tmp_path) -> Account:
-    settings.MEDIA_ROOT = tmp_path
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    return Account.objects.get(memberships__user__email="demo@example.com")
 
 
 def _balance(page: Page) -> str:

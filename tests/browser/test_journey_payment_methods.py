@@ -2,19 +2,12 @@ from __future__ import annotations
 
 import pytest
 from django.core import mail
-from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
+from accounts.models import Account
 from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def demo_data(transactional_db: None, settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    mail.outbox.clear()
 
 
 def _totp_now(secret: str) -> str:
@@ -35,7 +28,7 @@ def _fill_card(page: Page, number: str) -> None:
 
 
 def test_customer_adds_a_card_a_representative_approves_it(
-    page: Page, demo_data: None, browser, live_server
+    page: Page, demo: Account, browser, live_server
 ) -> None:
     sign_in(page, "demo@example.com", "demo-pass-2026")
     page.get_by_role("navigation", name="Main menu").get_by_role(
@@ -87,7 +80,7 @@ def test_customer_adds_a_card_a_representative_approves_it(
     ]
 
 
-def test_a_declined_card_is_rejected_with_the_reason(page: Page, demo_data: None) -> None:
+def test_a_declined_card_is_rejected_with_the_reason(page: Page, demo: Account) -> None:
     sign_in(page, "demo@example.com", "demo-pass-2026")
     page.goto("/billing/payment-methods/add/")
     page.get_by_label("Use company information").check()
@@ -98,7 +91,7 @@ def test_a_declined_card_is_rejected_with_the_reason(page: Page, demo_data: None
     expect(row).to_contain_text("Your card was declined.")
 
 
-def test_card_fields_catch_bad_input_before_any_token(page: Page, demo_data: None) -> None:
+def test_card_fields_catch_bad_input_before_any_token(page: Page, demo: Account) -> None:
     sign_in(page, "demo@example.com", "demo-pass-2026")
     page.goto("/billing/payment-methods/add/")
     page.get_by_label("Contact email").fill("typed@example.com")
