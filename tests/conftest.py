@@ -87,13 +87,18 @@ def rep(db: None) -> User:
     return UserFactory(email="rep@example.com", is_staff=True)
 
 
+def grant(user: User, *codenames: str) -> User:
+    """Give `user` the permissions named; a codename that names no permission fails the test."""
+    permissions = list(Permission.objects.filter(codename__in=codenames))
+    assert sorted(p.codename for p in permissions) == sorted(set(codenames)), codenames
+    user.user_permissions.add(*permissions)
+    return user
+
+
 @pytest.fixture
 def approver(rep: User) -> User:
     """The representative, with the permission to see and decide cards."""
-    rep.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_paymentmethod", "approve_paymentmethod"])
-    )
-    return rep
+    return grant(rep, "view_paymentmethod", "approve_paymentmethod")
 
 
 @pytest.fixture
