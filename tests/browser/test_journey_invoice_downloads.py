@@ -38,7 +38,7 @@ def test_customer_downloads_an_invoice_as_pdf_and_csv(page: Page, demo: Account)
     page.goto("/billing/invoices/?type=credit")
     with page.expect_download() as list_download:
         page.get_by_role("link", name="Download CSV").first.click()
-    content = open(list_download.value.path(), encoding="utf-8-sig").read()  # noqa: SIM115
+    content = list_download.value.path().read_text(encoding="utf-8-sig")
     types = {row[2] for row in csv.reader(io.StringIO(content))} - {"Type"}
     assert types == {"Credit"}
     expect(page.get_by_role("heading", name="Invoices", exact=True)).to_be_visible()
