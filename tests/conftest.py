@@ -1,8 +1,9 @@
 """The standard cast: an account's owner, a teammate who only views, a stranger from another
-account and an account representative (staff)."""
+account and an account representative (staff); and the demo data of `manage.py seed_demo`."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -10,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core import mail
+from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import Account, Membership, User
@@ -25,6 +28,8 @@ from sandbox_gateway.processor import tokenize
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from django.test import Client
 
 
@@ -82,13 +87,18 @@ def rep(db: None) -> User:
     return UserFactory(email="rep@example.com", is_staff=True)
 
 
+def grant(user: User, *codenames: str) -> User:
+    """Give `user` the permissions named; a codename that names no permission fails the test."""
+    permissions = list(Permission.objects.filter(codename__in=codenames))
+    assert sorted(p.codename for p in permissions) == sorted(set(codenames)), codenames
+    user.user_permissions.add(*permissions)
+    return user
+
+
 @pytest.fixture
 def approver(rep: User) -> User:
     """The representative, with the permission to see and decide cards."""
-    rep.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_paymentmethod", "approve_paymentmethod"])
-    )
-    return rep
+    return grant(rep, "view_paymentmethod", "approve_paymentmethod")
 
 
 @pytest.fixture
@@ -113,6 +123,20 @@ def admin_login(client: Client, user: User) -> None:
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
+
+
+@pytest.fixture
+def demo(db: None, settings: object, tmp_path: Path) -> Account:
+    """The demo data of `manage.py seed_demo`; returns the demo customer's account.
+
+    A transactional test (each browser test: its live server reads from another thread) has it
+    committed, with the invoice PDFs the commit renders in a MEDIA_ROOT of the test's own. The
+    emails seeding sent are cleared, so a test sees only its own.
+    """
+    settings.MEDIA_ROOT = tmp_path  # type: ignore[attr-defined]
+    call_command("seed_demo", stdout=io.StringIO())
+    mail.outbox.clear()
+    return Account.objects.get(memberships__user__email="demo@example.com")
 
 
 IssueFn = Callable[..., Invoice]

@@ -6,7 +6,6 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
@@ -15,7 +14,7 @@ from billing.models import AutoCharge, LateFee
 from billing.run import billing_run
 from invoices.models import Invoice, RecurringCharge
 from tests.billing.clock import at
-from tests.conftest import admin_login
+from tests.conftest import admin_login, grant
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +36,7 @@ def overdue(account: Account) -> LateFee:
 def test_the_admin_shows_each_accounts_dunning_state(
     client: Client, rep: User, overdue: LateFee
 ) -> None:
-    rep.user_permissions.add(Permission.objects.get(codename="view_autocharge"))
+    grant(rep, "view_autocharge")
     admin_login(client, rep)
     response = client.get(reverse("admin:billing_autocharge_changelist"))
     html = response.content.decode()
@@ -48,9 +47,7 @@ def test_the_admin_shows_each_accounts_dunning_state(
 
 
 def test_staff_waive_a_late_fee_from_the_admin(client: Client, rep: User, overdue: LateFee) -> None:
-    rep.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_latefee", "add_invoice", "view_invoice"])
-    )
+    grant(rep, "view_latefee", "add_invoice", "view_invoice")
     admin_login(client, rep)
     response = client.post(
         reverse("admin:billing_latefee_changelist"),
@@ -67,7 +64,7 @@ def test_staff_waive_a_late_fee_from_the_admin(client: Client, rep: User, overdu
 def test_waiving_needs_the_permission_to_issue_invoices(
     client: Client, rep: User, overdue: LateFee
 ) -> None:
-    rep.user_permissions.add(Permission.objects.get(codename="view_latefee"))
+    grant(rep, "view_latefee")
     admin_login(client, rep)
     client.post(
         reverse("admin:billing_latefee_changelist"),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, FrameLocator, Page, expect, sync_playwright
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
 # around it are still synchronous.
@@ -62,3 +63,38 @@ def sign_in(page: Page, email: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     with page.expect_navigation():
         page.get_by_role("button", name="Sign in").click()
+
+
+def fill_card(
+    page: Page,
+    number: str,
+    *,
+    holder: str = "WANG XIAOMING",
+    expiry: str = "12/30",
+    cvc: str = "123",
+) -> FrameLocator:
+    """Type a card into the sandbox gateway's card fields, which sit in their own frame as a
+    real gateway's do; returns the frame, where the fields show their errors."""
+    fields = page.frame_locator("#card-fields-frame")
+    fields.get_by_label("Card holder").fill(holder)
+    fields.get_by_label("Card number").fill(number)
+    fields.get_by_label("Expiry date (MM/YY)").fill(expiry)
+    fields.get_by_label("Security code").fill(cvc)
+    return fields
+
+
+def totp_now(secret: str) -> str:
+    """What an authenticator app set up with the base32 `secret` shows now."""
+    from django_otp.oath import totp
+
+    return str(totp(base64.b32decode(secret))).zfill(6)
+
+
+def admin_sign_in(page: Page, email: str, password: str, *, totp_secret: str) -> None:
+    """Sign in to the admin as a representative does: the password, then the code their
+    authenticator app (set up with `totp_secret`) shows now."""
+    page.goto("/admin/")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_label("OTP Token").fill(totp_now(totp_secret))
+    page.get_by_role("button", name="Log in").click()

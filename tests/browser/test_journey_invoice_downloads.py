@@ -4,22 +4,16 @@ import csv
 import io
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
+from accounts.models import Account
 from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def demo_data(transactional_db: None, settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-
-
-def test_customer_downloads_an_invoice_as_pdf_and_csv(page: Page, demo_data: None) -> None:
+def test_customer_downloads_an_invoice_as_pdf_and_csv(page: Page, demo: Account) -> None:
     sign_in(page, "demo@example.com", "demo-pass-2026")
     page.get_by_label("Recurring").check()
     page.get_by_role("button", name="Filter").click()
@@ -44,7 +38,7 @@ def test_customer_downloads_an_invoice_as_pdf_and_csv(page: Page, demo_data: Non
     page.goto("/billing/invoices/?type=credit")
     with page.expect_download() as list_download:
         page.get_by_role("link", name="Download CSV").first.click()
-    content = open(list_download.value.path(), encoding="utf-8-sig").read()  # noqa: SIM115
+    content = list_download.value.path().read_text(encoding="utf-8-sig")
     types = {row[2] for row in csv.reader(io.StringIO(content))} - {"Type"}
     assert types == {"Credit"}
     expect(page.get_by_role("heading", name="Invoices", exact=True)).to_be_visible()

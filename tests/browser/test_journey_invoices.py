@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
+from accounts.models import Account
 from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -12,13 +12,8 @@ TYPES_EN = ("New", "Recurring", "One-time", "Credit", "Refund")
 TYPES_ZH = ("新发票", "周期性", "一次性费用", "信用值", "退款")
 
 
-@pytest.fixture
-def demo_data(transactional_db: None) -> None:
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-
-
 def test_customer_reads_invoices_filters_them_and_drills_into_an_item(
-    page: Page, demo_data: None
+    page: Page, demo: Account
 ) -> None:
     sign_in(page, "demo@example.com", "demo-pass-2026")
     # Signing in lands on Account > Billing > Invoices.
@@ -53,7 +48,7 @@ def test_customer_reads_invoices_filters_them_and_drills_into_an_item(
     expect(page.get_by_text("256 GB RAM")).to_have_count(0)
 
 
-def test_the_same_journey_in_chinese(page: Page, demo_data: None) -> None:
+def test_the_same_journey_in_chinese(page: Page, demo: Account) -> None:
     sign_in(page, "demo@example.com", "demo-pass-2026")
     page.get_by_label("Language").select_option("zh-hans")
     page.get_by_role("button", name="Change").click()
@@ -82,7 +77,7 @@ def test_the_same_journey_in_chinese(page: Page, demo_data: None) -> None:
 
 
 def test_without_javascript_the_row_link_still_shows_the_details(
-    browser, live_server, demo_data: None
+    browser, live_server, demo: Account
 ) -> None:
     context = browser.new_context(java_script_enabled=False, base_url=live_server.url)
     page = context.new_page()

@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
@@ -14,57 +13,31 @@ from accounts.models import Account, User
 from billing.models import AutoCharge
 from billing.run import billing_run
 from invoices.models import RecurringCharge
-from payments.card_checks import BillingAddress
-from payments.cards import (
-    payment_method_add,
-    payment_method_approve,
-    payment_method_set_monthly,
-    payment_method_verify,
-)
+from payments.cards import payment_method_approve, payment_method_set_monthly
 from payments.selectors import amount_owed
-from sandbox_gateway.processor import tokenize
 from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def declined(transactional_db: None, settings, tmp_path) -> Account:
+def declined(demo: Account, add_card) -> Account:
     """The demo account, whose monthly card now declines, billed for a new server today."""
-    settings.MEDIA_ROOT = tmp_path
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    account = Account.objects.get(memberships__user__email="demo@example.com")
-    demo = User.objects.get(email="demo@example.com")
+    customer = User.objects.get(email="demo@example.com")
     rep = User.objects.get(email="rep@example.com")
-    card, _errors = tokenize(
-        number="4000000000000341",
-        exp_month="12",
-        exp_year=str(timezone.localdate().year + 2),
-        cvc="123",
-        holder="WANG XIAOMING",
-        today=timezone.localdate(),
-    )
-    assert card is not None
-    method = payment_method_add(
-        account=account,
-        by=demo,
-        token=card.token,
-        address=BillingAddress.of_account(account),
-        contact_email=demo.email,
-    )
     method = payment_method_approve(
-        payment_method=payment_method_verify(payment_method_id=method.pk), by=rep
+        payment_method=add_card(demo, customer, "4000000000000341"), by=rep
     )
-    payment_method_set_monthly(payment_method=method, by=demo)
+    payment_method_set_monthly(payment_method=method, by=customer)
     RecurringCharge.objects.create(
-        account=account,
+        account=demo,
         description="Object Storage 10 TB",
         unit_price=Decimal("240.00"),
         starts_on=timezone.localdate(),
     )
     billing_run(day=timezone.localdate(), now=timezone.now())
-    assert AutoCharge.objects.get(account=account).declines == 1
-    return account
+    assert AutoCharge.objects.get(account=demo).declines == 1
+    return demo
 
 
 def test_a_declined_automatic_charge_shows_what_to_do_and_paying_once_clears_it(

@@ -5,35 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from accounts.models import Account
 from invoices.models import Invoice
 from payments.models import Payment
 from payments.selectors import amount_owed
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import fill_card, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def demo(transactional_db: None, settings, tmp_path) -> Account:
-    settings.MEDIA_ROOT = tmp_path
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    return Account.objects.get(memberships__user__email="demo@example.com")
-
-
-def _balance(page: Page) -> str:
-    return page.get_by_test_id("balance-USD").inner_text().strip()
-
-
-def _fill_card(page: Page, number: str) -> None:
-    fields = page.frame_locator("#card-fields-frame")
-    fields.get_by_label("Card holder").fill("WANG XIAOMING")
-    fields.get_by_label("Card number").fill(number)
-    fields.get_by_label("Expiry date (MM/YY)").fill("12/30")
-    fields.get_by_label("Security code").fill("123")
 
 
 def _money(amount: Decimal) -> str:
@@ -59,7 +39,7 @@ def test_pay_part_by_card_then_a_declined_card_changes_nothing(page: Page, demo:
 
     page.get_by_label("Payment Amount").fill(str(part))
     page.get_by_label("Use company information").check()
-    _fill_card(page, "4242 4242 4242 4242")
+    fill_card(page, "4242 4242 4242 4242")
     page.get_by_role("button", name="Pay with Credit Card").click()
 
     expect(page.get_by_test_id("payment-result")).to_have_text(
@@ -78,7 +58,7 @@ def test_pay_part_by_card_then_a_declined_card_changes_nothing(page: Page, demo:
     # A card with insufficient funds: the reason, the form again, nothing applied.
     page.goto("/payments/")
     page.get_by_label("Use company information").check()
-    _fill_card(page, "4000 0000 0000 9995")
+    fill_card(page, "4000 0000 0000 9995")
     page.get_by_role("button", name="Pay with Credit Card").click()
     expect(page.get_by_test_id("payment-declined")).to_contain_text(
         "Your card has insufficient funds."

@@ -2,40 +2,16 @@ from __future__ import annotations
 
 import pytest
 from django.core import mail
-from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import sign_in
+from accounts.models import Account
+from tests.browser.conftest import admin_sign_in, fill_card, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def demo_data(transactional_db: None, settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    mail.outbox.clear()
-
-
-def _totp_now(secret: str) -> str:
-    """What the representative's authenticator app shows now."""
-    import base64
-
-    from django_otp.oath import totp
-
-    return str(totp(base64.b32decode(secret))).zfill(6)
-
-
-def _fill_card(page: Page, number: str) -> None:
-    fields = page.frame_locator("#card-fields-frame")
-    fields.get_by_label("Card holder").fill("WANG XIAOMING")
-    fields.get_by_label("Card number").fill(number)
-    fields.get_by_label("Expiry date (MM/YY)").fill("12/30")
-    fields.get_by_label("Security code").fill("123")
-
-
 def test_customer_adds_a_card_a_representative_approves_it(
-    page: Page, demo_data: None, browser, live_server
+    page: Page, demo: Account, browser, live_server
 ) -> None:
     sign_in(page, "demo@example.com", "demo-pass-2026")
     page.get_by_role("navigation", name="Main menu").get_by_role(
@@ -47,7 +23,7 @@ def test_customer_adds_a_card_a_representative_approves_it(
     expect(page.get_by_label("Address", exact=True)).to_have_value("浦东新区世纪大道100号")
     expect(page.get_by_label("City")).to_have_value("上海市")
     page.get_by_label("Contact email").fill("cards@example.com")
-    _fill_card(page, "4242 4242 4242 4242")
+    fill_card(page, "4242 4242 4242 4242")
     page.get_by_role("button", name="Add Credit Card").click()
 
     expect(page.get_by_text("pending verification")).to_be_visible()
@@ -57,11 +33,7 @@ def test_customer_adds_a_card_a_representative_approves_it(
 
     # The account representative approves it in the admin.
     rep = browser.new_context(base_url=live_server.url).new_page()
-    rep.goto("/admin/")
-    rep.get_by_label("Email address").fill("rep@example.com")
-    rep.get_by_label("Password").fill("rep-pass-2026")
-    rep.get_by_label("OTP Token").fill(_totp_now("JBSWY3DPEHPK3PXP"))
-    rep.get_by_role("button", name="Log in").click()
+    admin_sign_in(rep, "rep@example.com", "rep-pass-2026", totp_secret="JBSWY3DPEHPK3PXP")
     expect(rep.get_by_text("Site administration")).to_be_visible()
     rep.goto("/admin/payments/paymentmethod/?queue=awaiting")
     rep.get_by_role("row").filter(has_text="Visa •••• 4242").get_by_role("checkbox").check()
@@ -87,26 +59,22 @@ def test_customer_adds_a_card_a_representative_approves_it(
     ]
 
 
-def test_a_declined_card_is_rejected_with_the_reason(page: Page, demo_data: None) -> None:
+def test_a_declined_card_is_rejected_with_the_reason(page: Page, demo: Account) -> None:
     sign_in(page, "demo@example.com", "demo-pass-2026")
     page.goto("/billing/payment-methods/add/")
     page.get_by_label("Use company information").check()
-    _fill_card(page, "4000 0000 0000 0002")
+    fill_card(page, "4000 0000 0000 0002")
     page.get_by_role("button", name="Add Credit Card").click()
     row = page.get_by_test_id("card-table").locator("tbody tr").filter(has_text="•••• 0002")
     expect(row.get_by_test_id("card-state")).to_have_text("Rejected")
     expect(row).to_contain_text("Your card was declined.")
 
 
-def test_card_fields_catch_bad_input_before_any_token(page: Page, demo_data: None) -> None:
+def test_card_fields_catch_bad_input_before_any_token(page: Page, demo: Account) -> None:
     sign_in(page, "demo@example.com", "demo-pass-2026")
     page.goto("/billing/payment-methods/add/")
     page.get_by_label("Contact email").fill("typed@example.com")
-    fields = page.frame_locator("#card-fields-frame")
-    fields.get_by_label("Card holder").fill("WANG")
-    fields.get_by_label("Card number").fill("4242 4242 4242 4241")
-    fields.get_by_label("Expiry date (MM/YY)").fill("01/20")
-    fields.get_by_label("Security code").fill("12")
+    fields = fill_card(page, "4242 4242 4242 4241", holder="WANG", expiry="01/20", cvc="12")
     page.get_by_role("button", name="Add Credit Card").click()
     expect(fields.get_by_text("The card number is invalid.")).to_be_visible()
     expect(fields.get_by_text("The expiry date is invalid or in the past.")).to_be_visible()

@@ -3,21 +3,16 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
+from accounts.models import Account
 from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def demo_data(transactional_db: None) -> None:
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-
-
 def test_demo_customer_signs_in_and_finds_the_menu_in_english_and_chinese(
-    page: Page, demo_data: None
+    page: Page, demo: Account
 ) -> None:
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/login/\?next=/$"))
@@ -47,7 +42,7 @@ def test_demo_customer_signs_in_and_finds_the_menu_in_english_and_chinese(
     expect(page.get_by_role("heading", name="登录")).to_be_visible()
 
 
-def test_a_wrong_password_is_refused_with_a_clear_error(page: Page, demo_data: None) -> None:
+def test_a_wrong_password_is_refused_with_a_clear_error(page: Page, demo: Account) -> None:
     sign_in(page, "demo@example.com", "not-my-password")
     expect(page.get_by_test_id("login-error")).to_contain_text(
         "Please enter a correct email address and password."
@@ -55,7 +50,7 @@ def test_a_wrong_password_is_refused_with_a_clear_error(page: Page, demo_data: N
     expect(page.get_by_label("Email address")).to_have_value("demo@example.com")
 
 
-def test_the_menu_is_reachable_by_keyboard(page: Page, demo_data: None) -> None:
+def test_the_menu_is_reachable_by_keyboard(page: Page, demo: Account) -> None:
     sign_in(page, "demo@example.com", "demo-pass-2026")
     expect(page.get_by_role("heading", name="Invoices", exact=True)).to_be_visible()
     page.keyboard.press("Tab")
@@ -64,7 +59,7 @@ def test_the_menu_is_reachable_by_keyboard(page: Page, demo_data: None) -> None:
     expect(page.locator("main")).to_be_focused()
 
 
-def test_another_accounts_customer_never_sees_the_demo_account(page: Page, demo_data: None) -> None:
+def test_another_accounts_customer_never_sees_the_demo_account(page: Page, demo: Account) -> None:
     sign_in(page, "other@example.com", "other-pass-2026")
     expect(page.get_by_test_id("account-name")).to_have_text("Northwind Hosting Ltd")
     page.goto("/account/settings/")

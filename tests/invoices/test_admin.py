@@ -3,25 +3,19 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Account, AuditEntry, User
 from invoices.models import Invoice
-from tests.conftest import admin_login
+from tests.conftest import admin_login, grant
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def rep_client(client: Client, rep: User) -> Client:
-    rep.user_permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label="invoices",
-            codename__in=["view_invoice", "add_invoice", "change_invoice"],
-        )
-    )
+    grant(rep, "view_invoice", "add_invoice", "change_invoice")
     admin_login(client, rep)
     return client
 

@@ -31,7 +31,6 @@ def test_a_tampered_balance_is_caught(account: Account, issue, capsys) -> None:
     assert "say 100.000 USD" in err
 
 
-def test_the_demo_data_reconciles(capsys) -> None:
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+def test_the_demo_data_reconciles(demo: Account, capsys) -> None:
     call_command("check_balances")
     assert "Every balance reconciles." in capsys.readouterr().out

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Account, User
 from payments.models import PaymentMethod
-from tests.conftest import admin_login
+from tests.conftest import admin_login, grant
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:payments_paymentmethod_changelist")
@@ -59,7 +58,7 @@ def test_a_representative_approves_and_rejects_with_admin_actions(
 def test_staff_without_the_permission_cannot_approve(
     client: Client, rep: User, account: Account, owner: User, add_card
 ) -> None:
-    rep.user_permissions.add(Permission.objects.get(codename="view_paymentmethod"))
+    grant(rep, "view_paymentmethod")
     method = add_card(account, owner)
     admin_login(client, rep)
     client.post(CHANGELIST, {"action": "approve", "_selected_action": [method.pk]})

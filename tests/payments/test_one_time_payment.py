@@ -14,14 +14,12 @@ from accounts.models import Account, OutboundEmail, User
 from invoices.balances import find_balance_mismatches
 from invoices.models import Invoice
 from invoices.services import invoice_issue_credit
-from payments.card_checks import BillingAddress
 from payments.cards import payment_method_approve
 from payments.core import new_key, payments_settle
 from payments.errors import PaymentError, RefundError, TooManyAttempts
 from payments.gateway import card_gateway, paypal_gateway
 from payments.models import GatewayAttempt, Payment, PaymentMethod, PaymentRefund
 from payments.one_time import (
-    payment_pay_by_card,
     payment_paypal_cancel,
     payment_paypal_capture,
     payment_paypal_start,
@@ -39,30 +37,17 @@ D = Decimal
 pytestmark = pytest.mark.django_db
 
 
-def _pay(account: Account, user: User, token: str, amount: str, **kwargs: object) -> Payment:
-    return payment_pay_by_card(
-        account=account,
-        by=user,
-        token=token,
-        amount=D(amount),
-        currency=str(kwargs.pop("currency", account.currency)),
-        key=str(kwargs.pop("key", new_key())),
-        address=BillingAddress.of_account(account),
-        **kwargs,  # type: ignore[arg-type]
-    )
-
-
 def _charges() -> int:
     return SandboxRequest.objects.filter(kind="charge").count()
 
 
 def test_a_card_payment_pays_the_oldest_invoice_first_and_leaves_the_rest_open(
-    account: Account, owner: User, issue: IssueFn, card_token
+    account: Account, owner: User, issue: IssueFn, pay_by_card
 ) -> None:
     older = issue(account, "100.00", on=date(2026, 10, 1))
     newer = issue(account, "50.00", on=date(2026, 10, 5))
 
-    payment = _pay(account, owner, card_token(), "120.00")
+    payment = pay_by_card(account, owner, "120.00")
 
     assert payment.state == Payment.State.SUCCEEDED
     older.refresh_from_db()
@@ -82,13 +67,13 @@ def test_a_card_payment_pays_the_oldest_invoice_first_and_leaves_the_rest_open(
 
 
 def test_a_one_time_card_is_not_kept_and_does_not_change_the_monthly_card(
-    account: Account, owner: User, rep: User, issue: IssueFn, card_token, add_card
+    account: Account, owner: User, rep: User, issue: IssueFn, pay_by_card, add_card
 ) -> None:
     issue(account, "80.00")
     monthly = payment_method_approve(payment_method=add_card(account, owner), by=rep)
     assert monthly.is_monthly
 
-    payment = _pay(account, owner, card_token("5555555555554444"), "80.00")
+    payment = pay_by_card(account, owner, "80.00", "5555555555554444")
 
     assert payment.state == Payment.State.SUCCEEDED
     assert (payment.brand, payment.last4) == ("mastercard", "4444")
@@ -101,11 +86,11 @@ def test_a_one_time_card_is_not_kept_and_does_not_change_the_monthly_card(
 
 
 def test_a_declined_card_applies_nothing_and_says_why(
-    account: Account, owner: User, issue: IssueFn, card_token
+    account: Account, owner: User, issue: IssueFn, pay_by_card
 ) -> None:
     invoice = issue(account, "100.00")
 
-    payment = _pay(account, owner, card_token("4000000000009995"), "100.00")
+    payment = pay_by_card(account, owner, "100.00", "4000000000009995")
 
     assert payment.state == Payment.State.DECLINED
     assert payment.reason == "Your card has insufficient funds."
@@ -116,10 +101,10 @@ def test_a_declined_card_applies_nothing_and_says_why(
 
 
 def test_a_fraud_class_decline_is_only_declined(
-    account: Account, owner: User, issue: IssueFn, card_token
+    account: Account, owner: User, issue: IssueFn, pay_by_card
 ) -> None:
     issue(account, "100.00")
-    payment = _pay(account, owner, card_token("4000000000000002"), "100.00")
+    payment = pay_by_card(account, owner, "100.00", "4000000000000002")
     assert payment.reason == "Your card was declined."
 
 
@@ -139,7 +124,7 @@ def test_a_bad_amount_is_refused_before_anything_is_charged(
     account: Account,
     owner: User,
     issue: IssueFn,
-    card_token,
+    pay_by_card,
     currency: str,
     amount: str,
     message: str,
@@ -148,21 +133,21 @@ def test_a_bad_amount_is_refused_before_anything_is_charged(
     issue(account, "1000", currency="JPY")
 
     with pytest.raises(PaymentError, match=message):
-        _pay(account, owner, card_token(), amount, currency=currency)
+        pay_by_card(account, owner, amount, currency=currency)
 
     assert not Payment.objects.exists()
     assert _charges() == 0
 
 
 def test_the_same_form_twice_is_one_payment_and_one_charge(
-    account: Account, owner: User, issue: IssueFn, card_token
+    account: Account, owner: User, issue: IssueFn, card_token, pay_by_card
 ) -> None:
     issue(account, "100.00")
     key = new_key()
     token = card_token()
 
-    first = _pay(account, owner, token, "40.00", key=key)
-    again = _pay(account, owner, token, "40.00", key=key)
+    first = pay_by_card(account, owner, "40.00", token=token, key=key)
+    again = pay_by_card(account, owner, "40.00", token=token, key=key)
 
     assert first.pk == again.pk
     assert Payment.objects.count() == 1
@@ -171,24 +156,24 @@ def test_the_same_form_twice_is_one_payment_and_one_charge(
 
 
 def test_a_form_key_of_another_account_is_refused(
-    account: Account, owner: User, stranger: User, issue: IssueFn, card_token
+    account: Account, owner: User, stranger: User, issue: IssueFn, pay_by_card
 ) -> None:
     issue(account, "100.00")
     key = new_key()
-    _pay(account, owner, card_token(), "40.00", key=key)
+    pay_by_card(account, owner, "40.00", key=key)
     theirs = stranger.memberships.get().account
     issue(theirs, "100.00")
 
     with pytest.raises(PaymentError):
-        _pay(theirs, stranger, card_token(), "40.00", key=key)
+        pay_by_card(theirs, stranger, "40.00", key=key)
 
 
 def test_a_lost_answer_whose_charge_happened_settles_into_one_payment(
-    account: Account, owner: User, issue: IssueFn, card_token
+    account: Account, owner: User, issue: IssueFn, pay_by_card
 ) -> None:
     invoice = issue(account, "100.00")
 
-    payment = _pay(account, owner, card_token("4000000000005126"), "100.00")
+    payment = pay_by_card(account, owner, "100.00", "4000000000005126")
 
     assert payment.state == Payment.State.PROCESSING
     assert payment.attempts.get().status == GatewayAttempt.Status.UNKNOWN
@@ -196,7 +181,7 @@ def test_a_lost_answer_whose_charge_happened_settles_into_one_payment(
     assert invoice.balance == D("100.00")
     # While the outcome is unknown the same balance cannot be paid again.
     with pytest.raises(PaymentError, match="still being processed"):
-        _pay(account, owner, card_token(), "100.00")
+        pay_by_card(account, owner, "100.00")
 
     later = timezone.now() + timedelta(minutes=5)
     assert payments_settle(now=later) == 1
@@ -212,11 +197,11 @@ def test_a_lost_answer_whose_charge_happened_settles_into_one_payment(
 
 
 def test_a_lost_answer_whose_charge_never_happened_settles_into_none(
-    account: Account, owner: User, issue: IssueFn, card_token
+    account: Account, owner: User, issue: IssueFn, pay_by_card
 ) -> None:
     invoice = issue(account, "100.00")
 
-    payment = _pay(account, owner, card_token("4000000000005134"), "100.00")
+    payment = pay_by_card(account, owner, "100.00", "4000000000005134")
     assert payment.state == Payment.State.PROCESSING
     payments_settle(now=timezone.now() + timedelta(minutes=5))
 
@@ -226,43 +211,43 @@ def test_a_lost_answer_whose_charge_never_happened_settles_into_none(
     assert invoice.balance == D("100.00")
     assert _charges() == 0
     # Nothing is in flight any more: the balance can be paid.
-    assert _pay(account, owner, card_token(), "100.00").state == Payment.State.SUCCEEDED
+    assert pay_by_card(account, owner, "100.00").state == Payment.State.SUCCEEDED
 
 
 def test_a_recent_unanswered_charge_is_left_to_finish(
-    account: Account, owner: User, issue: IssueFn, card_token
+    account: Account, owner: User, issue: IssueFn, pay_by_card
 ) -> None:
     issue(account, "100.00")
-    payment = _pay(account, owner, card_token("4000000000005126"), "100.00")
+    payment = pay_by_card(account, owner, "100.00", "4000000000005126")
     assert payments_settle(now=timezone.now()) == 0
     payment.refresh_from_db()
     assert payment.state == Payment.State.PROCESSING
 
 
 def test_card_payments_and_added_cards_share_the_card_testing_limits(
-    account: Account, owner: User, issue: IssueFn, card_token, add_card, settings
+    account: Account, owner: User, issue: IssueFn, pay_by_card, add_card, settings
 ) -> None:
     settings.CARD_ATTEMPTS_PER_HOUR = 2
     issue(account, "100.00")
     add_card(account, owner)
-    _pay(account, owner, card_token("4000000000000002"), "10.00")
+    pay_by_card(account, owner, "10.00", "4000000000000002")
     charges = _charges()
 
     with pytest.raises(TooManyAttempts):
-        _pay(account, owner, card_token(), "10.00")
+        pay_by_card(account, owner, "10.00")
     with pytest.raises(TooManyAttempts):
         add_card(account, owner)
     assert _charges() == charges
 
 
 def test_an_expired_or_used_card_token_is_refused(
-    account: Account, owner: User, issue: IssueFn, card_token
+    account: Account, owner: User, issue: IssueFn, card_token, pay_by_card
 ) -> None:
     issue(account, "100.00")
     token = card_token()
-    _pay(account, owner, token, "10.00")
+    pay_by_card(account, owner, "10.00", token=token)
     with pytest.raises(PaymentError, match="could not be read"):
-        _pay(account, owner, token, "10.00")
+        pay_by_card(account, owner, "10.00", token=token)
 
 
 # PayPal through the sandbox's approval page ---------------------------------------------------
@@ -348,11 +333,11 @@ def test_a_paypal_order_never_approved_is_given_up_after_the_approval_window(
 
 
 def test_a_paypal_order_for_more_than_is_now_owed_is_not_captured(
-    account: Account, owner: User, issue: IssueFn, card_token
+    account: Account, owner: User, issue: IssueFn, pay_by_card
 ) -> None:
     issue(account, "100.00")
     payment = _start(account, owner, "100.00")
-    _pay(account, owner, card_token(), "50.00")
+    pay_by_card(account, owner, "50.00")
     sandbox_paypal.decide(payment.order_id, approve=True)
 
     payment = payment_paypal_capture(payment_id=payment.pk)
@@ -366,7 +351,9 @@ def test_a_paypal_order_for_more_than_is_now_owed_is_not_captured(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_payments_at_the_same_moment_leave_the_balance_exact(issue: IssueFn, card_token) -> None:
+def test_payments_at_the_same_moment_leave_the_balance_exact(
+    issue: IssueFn, card_token, pay_by_card
+) -> None:
     account = AccountFactory()
     users = [UserFactory(email=f"payer{n}@example.com") for n in range(4)]
     for user in users:
@@ -380,7 +367,7 @@ def test_payments_at_the_same_moment_leave_the_balance_exact(issue: IssueFn, car
     def pay(user: User, token: str) -> None:
         try:
             barrier.wait()
-            outcomes.append(_pay(account, user, token, "90.00").state)
+            outcomes.append(pay_by_card(account, user, "90.00", token=token).state)
         except PaymentError:
             outcomes.append("refused")
         finally:
@@ -403,7 +390,7 @@ def test_payments_at_the_same_moment_leave_the_balance_exact(issue: IssueFn, car
 
 
 def test_a_charge_given_up_while_still_under_way_counts_when_it_succeeds_after_all(
-    account: Account, owner: User, issue: IssueFn, card_token, monkeypatch
+    account: Account, owner: User, issue: IssueFn, pay_by_card, monkeypatch
 ) -> None:
     issue(account, "100.00")
     gateway = card_gateway()
@@ -417,7 +404,7 @@ def test_a_charge_given_up_while_still_under_way_counts_when_it_succeeds_after_a
         return real(**kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(gateway, "charge_token", slow_charge)
-    payment = _pay(account, owner, card_token(), "100.00")
+    payment = pay_by_card(account, owner, "100.00")
 
     assert payment.state == Payment.State.SUCCEEDED
     assert amount_owed(account, "USD") == D("0.00")
@@ -449,10 +436,10 @@ def test_a_paypal_payment_whose_order_was_never_created_fails_after_a_while(
 
 
 def test_a_refund_never_gives_back_what_a_credit_already_gave_back(
-    account: Account, owner: User, rep: User, issue: IssueFn, card_token
+    account: Account, owner: User, rep: User, issue: IssueFn, pay_by_card
 ) -> None:
     invoice = issue(account, "100.00")
-    payment = _pay(account, owner, card_token(), "100.00")
+    payment = pay_by_card(account, owner, "100.00")
     invoice_issue_credit(original=invoice, amount=D("100.00"), reason="Outage")
 
     assert refundable(payment) == D("0.00")
@@ -462,10 +449,10 @@ def test_a_refund_never_gives_back_what_a_credit_already_gave_back(
 
 
 def test_the_same_refund_form_twice_refunds_once(
-    account: Account, owner: User, rep: User, issue: IssueFn, card_token
+    account: Account, owner: User, rep: User, issue: IssueFn, pay_by_card
 ) -> None:
     issue(account, "100.00")
-    payment = _pay(account, owner, card_token(), "100.00")
+    payment = pay_by_card(account, owner, "100.00")
     key = new_key()
 
     first = payment_refund(payment=payment, amount=D("50.00"), reason="SLA", by=rep, key=key)
@@ -481,7 +468,7 @@ def test_money_a_payment_could_not_apply_is_refunded_by_itself(
     account: Account,
     owner: User,
     issue: IssueFn,
-    card_token,
+    pay_by_card,
     monkeypatch,
     django_capture_on_commit_callbacks,
 ) -> None:
@@ -496,7 +483,7 @@ def test_money_a_payment_could_not_apply_is_refunded_by_itself(
 
     monkeypatch.setattr(gateway, "charge_token", credit_meanwhile)
     with django_capture_on_commit_callbacks(execute=True):
-        payment = _pay(account, owner, card_token(), "100.00")
+        payment = pay_by_card(account, owner, "100.00")
 
     assert payment.state == Payment.State.SUCCEEDED
     assert payment_applied(payment) == D("70.00")
@@ -512,13 +499,13 @@ def test_money_a_payment_could_not_apply_is_refunded_by_itself(
 
 
 def test_a_payment_pays_many_invoices_in_order_whatever_their_number(
-    account: Account, owner: User, issue: IssueFn, card_token
+    account: Account, owner: User, issue: IssueFn, pay_by_card
 ) -> None:
     invoices = [
         issue(account, "10.00", on=date(2026, 10, 1) + timedelta(days=n)) for n in range(25)
     ]
 
-    payment = _pay(account, owner, card_token(), "245.00")
+    payment = pay_by_card(account, owner, "245.00")
 
     assert [a.allocation.invoice for a in payment.allocations.order_by("pk")] == invoices
     for invoice in invoices:

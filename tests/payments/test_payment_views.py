@@ -6,7 +6,6 @@ import re
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -20,7 +19,7 @@ from payments.models import Payment, PaymentRefund
 from payments.selectors import amount_owed
 from sandbox_gateway import paypal as sandbox_paypal
 from sandbox_gateway.models import SandboxRequest
-from tests.conftest import IssueFn, admin_login
+from tests.conftest import IssueFn, admin_login, grant
 
 D = Decimal
 pytestmark = pytest.mark.django_db
@@ -251,9 +250,7 @@ def test_staff_refund_part_of_a_payment_and_never_more_than_was_captured(
     first = issue(account, "60.00")
     second = issue(account, "40.00")
     payment = pay_by_card(account, owner, "100.00")
-    rep.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_payment", "refund_payment"])
-    )
+    grant(rep, "view_payment", "refund_payment")
     admin_login(client, rep)
     url = reverse("admin:payments_payment_refund", args=[payment.pk])
     assert (
@@ -287,7 +284,7 @@ def test_refunding_needs_the_permission(
 ) -> None:
     issue(account, "10.00")
     payment = pay_by_card(account, owner, "10.00")
-    rep.user_permissions.add(Permission.objects.get(codename="view_payment"))
+    grant(rep, "view_payment")
     admin_login(client, rep)
     url = reverse("admin:payments_payment_refund", args=[payment.pk])
     form = {"amount": "10.00", "reason": "x", "key": new_key()}

@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from accounts.models import Account, AuditEntry, OutboundEmail, User
 from payments.cards import (
@@ -15,12 +14,6 @@ from payments.models import PaymentMethod
 from payments.tasks import payment_methods_check_promise_task, payment_methods_expire_task
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def approver(rep: User) -> User:
-    rep.user_permissions.add(Permission.objects.get(codename="approve_paymentmethod"))
-    return rep
 
 
 def test_an_undecided_card_is_escalated_at_20_hours_and_breached_at_24_once_each(
