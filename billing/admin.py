@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -10,7 +12,35 @@ from accounts.admin_records import RecordAdminMixin
 from invoices.services import InvoiceError
 
 from .late_fees import late_fee_waive
-from .models import AutoCharge, LateFee
+from .models import AutoCharge, AutoChargePayment, LateFee
+
+
+class AutoChargePaymentInline(RecordAdminMixin, admin.TabularInline[AutoChargePayment, AutoCharge]):
+    """Each time the card on file was charged for the invoice: the payment and its outcome."""
+
+    model = AutoChargePayment
+    fields = readonly_fields = ("payment", "state", "amount", "created_at")
+    extra = 0
+    verbose_name_plural = _("charges of the card on file")
+
+    @admin.display(description=_("state"))
+    def state(self, link: AutoChargePayment) -> str:
+        return str(link.payment.get_state_display())
+
+    @admin.display(description=_("amount"))
+    def amount(self, link: AutoChargePayment) -> str:
+        return f"{link.payment.amount} {link.payment.currency}"
+
+    @admin.display(description=_("started"))
+    def created_at(self, link: AutoChargePayment) -> str:
+        return str(link.payment.created_at)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AutoChargePayment]:
+        return super().get_queryset(request).select_related("payment")
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Part of the automatic charge: whoever may see the charge sees its payments.
+        return request.user.has_perm("billing.view_autocharge")
 
 
 @admin.register(AutoCharge)
@@ -32,6 +62,7 @@ class AutoChargeAdmin(RecordAdminMixin, admin.ModelAdmin[AutoCharge]):
     search_fields = ["account__company_name", "invoice__number"]
     list_select_related = ["invoice", "account"]
     readonly_fields = [f.name for f in AutoCharge._meta.fields]
+    inlines = [AutoChargePaymentInline]
 
 
 @admin.register(LateFee)

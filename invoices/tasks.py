@@ -23,3 +23,15 @@ def invoice_documents_missing_task(days: int = 7) -> int:
     for invoice_id in ids:
         invoice_documents_render_task.delay(invoice_id)
     return len(ids)
+
+
+# The names these tasks had until the billing app was split out (CHANGELOG): a message
+# queued under one still runs. To be removed in the next release.
+@shared_task(name="invoices.render_pdf", acks_late=True)
+def _former_render_pdf(invoice_id: int) -> int:
+    return invoice_documents_render(invoice_id=invoice_id)
+
+
+@shared_task(name="invoices.render_missing_documents")
+def _former_render_missing_documents(days: int = 7) -> int:
+    return int(invoice_documents_missing_task(days))

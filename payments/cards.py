@@ -38,7 +38,7 @@ from .audit import (
     CARD_REMOVED,
     CARD_VERIFIED_BY_GATEWAY,
 )
-from .card_checks import BillingAddress, card_attempts_exceeded, card_expired
+from .card_checks import BillingAddress, card_expired, check_card_attempts
 from .core import attempt_start
 from .errors import PaymentMethodError, TooManyAttempts
 from .gateway import card_gateway, gateway_call
@@ -57,9 +57,8 @@ def decline_reason(decline: DeclineCategory | None) -> str:
 
 
 def _check_limits(*, account: Account, user: User, ip: str | None) -> None:
+    check_card_attempts(account=account, user=user, ip=ip)
     window = timezone.now() - timedelta(days=settings.CARD_NEW_WINDOW_DAYS)
-    if card_attempts_exceeded(account=account, user=user, ip=ip):
-        raise TooManyAttempts(_("Too many cards were tried recently. Try again in an hour."))
     if (
         PaymentMethod.objects.filter(account=account, created_at__gte=window).count()
         >= settings.CARD_NEW_PER_WINDOW

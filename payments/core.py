@@ -40,7 +40,7 @@ from .audit import (
     PAYMENT_SUCCEEDED_LATE,
     PAYMENT_UNAPPLIED,
 )
-from .gateway import UNANSWERED, attempt_mark_unknown, card_gateway, gateway_ask
+from .gateway import Unanswered, card_gateway, gateway_ask
 from .gateways.base import GatewayResult, Outcome
 from .locks import attempt_lock, payment_lock
 from .models import GatewayAttempt, Payment, PaymentAllocation, PaymentMethod, PaymentRefund
@@ -49,7 +49,6 @@ from .selectors import amount_owed
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "attempt_mark_unknown",
     "attempt_start",
     "new_key",
     "payment_record_outcome",
@@ -258,7 +257,7 @@ def payment_settle_card(*, payment: Payment, now: datetime | None = None) -> Pay
     if attempt is None:
         return payment
     answer = gateway_ask(lambda: card_gateway().lookup(idempotency_key=attempt.idempotency_key))
-    if answer is UNANSWERED:
+    if isinstance(answer, Unanswered):
         return payment
     if answer is None:
         # The gateway never received the charge: nothing moved. Not a decline either: an

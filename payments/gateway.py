@@ -11,11 +11,12 @@ look-up) that may go unanswered for now.
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Callable
-from typing import Final, Literal
+from dataclasses import dataclass
+from typing import Literal, cast
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 
@@ -33,8 +34,9 @@ from .models import GatewayAttempt, Payment
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "UNANSWERED",
+    "Unanswered",
     "attempt_mark_unknown",
+    "card_fields_csp",
     "card_fields_html",
     "card_gateway",
     "gateway_ask",
@@ -49,10 +51,11 @@ def gateway_for(payment: Payment) -> CardGateway | PayPalGateway:
     return paypal_gateway() if payment.method == Payment.Method.PAYPAL else card_gateway()
 
 
-def attempt_mark_unknown(attempt: GatewayAttempt, message: str) -> None:
-    """No sure answer came: the attempt is unknown until the gateway is asked about it."""
-    GatewayAttempt.objects.filter(
-        pk=attempt.pk, status__in=[GatewayAttempt.Status.STARTED, GatewayAttempt.Status.UNKNOWN]
+def attempt_mark_unknown(*, attempt: GatewayAttempt, message: str) -> None:
+    """No sure answer came: the attempt is unknown until the gateway is asked about it. An
+    answer already recorded (succeeded, declined) is never overwritten."""
+    GatewayAttempt.objects.filter(pk=attempt.pk).exclude(
+        status__in=[GatewayAttempt.Status.SUCCEEDED, GatewayAttempt.Status.DECLINED]
     ).update(status=GatewayAttempt.Status.UNKNOWN, message=message[:255])
 
 
@@ -72,33 +75,33 @@ def gateway_call(
     try:
         return call()
     except GatewayTimeout as error:
-        attempt_mark_unknown(attempt, str(error) or "timed out")
+        attempt_mark_unknown(attempt=attempt, message=str(error) or "timed out")
         return None
     except GatewayUnavailable as error:
         if unreached == "unknown":
-            attempt_mark_unknown(attempt, str(error) or "unavailable")
+            attempt_mark_unknown(attempt=attempt, message=str(error) or "unavailable")
             return None
         return GatewayResult(
             outcome=Outcome.FAILED, message=str(error) or "unavailable", retryable=True
         )
 
 
-class _Unanswered(enum.Enum):
-    UNANSWERED = "unanswered"
+@dataclass(frozen=True)
+class Unanswered:
+    """What `gateway_ask` gives when the gateway could not answer now: ask again later."""
+
+    error: str
 
 
-# What `gateway_ask` gives when the gateway could not answer (ask again later).
-UNANSWERED: Final = _Unanswered.UNANSWERED
-
-
-def gateway_ask[T](call: Callable[[], T]) -> T | Literal[_Unanswered.UNANSWERED]:
-    """A question to a gateway (what became of a charge, an order); UNANSWERED when it
-    cannot answer now, to be asked again later."""
+def gateway_ask[T](call: Callable[[], T]) -> T | Unanswered:
+    """A question to a gateway (what became of a charge, an order); `Unanswered` when it
+    cannot answer now."""
     try:
         return call()
     except (GatewayTimeout, GatewayUnavailable) as error:
-        logger.warning("The gateway could not answer now: %s", error or type(error).__name__)
-        return UNANSWERED
+        message = str(error) or type(error).__name__
+        logger.warning("The gateway could not answer now: %s", message)
+        return Unanswered(message)
 
 
 def card_fields_html(*, request: HttpRequest | None) -> str:
@@ -108,3 +111,14 @@ def card_fields_html(*, request: HttpRequest | None) -> str:
     return render_to_string(
         gateway.card_fields_template, gateway.card_fields_context(), request=request
     )
+
+
+def card_fields_csp() -> dict[str, list[str]]:
+    """The Content-Security-Policy of a page with the card fields: the portal's, and the
+    origins the card gateway's fields load from and talk to."""
+    portal = cast("dict[str, list[str]]", settings.SECURE_CSP)
+    policy = {directive: list(sources) for directive, sources in portal.items()}
+    for directive, sources in card_gateway().card_fields_csp.items():
+        known = policy.setdefault(directive, [])
+        known.extend(source for source in sources if source not in known)
+    return policy

@@ -4,10 +4,13 @@ The order is: the Account, then the payment (or card, or refund), then its gatew
 then invoices by primary key. Every change of an account's money starts with the Account:
 it serialises the payments, automatic charges, refunds and card decisions of one account,
 so two of them never interleave (two payments of the same balance, an approval racing a
-removal) and, since everyone locks in the same order, they wait for each other instead of
-deadlocking. Invoices are locked last and one at a time, when they are paid
+removal) and, since everyone locks the Account first, they wait for each other instead of
+deadlocking. Invoices are locked one at a time, when they are paid
 (`invoices.services.invoice_apply_payment`); issuing invoices takes the Account first too.
-The billing app's rows (an automatic charge, a late fee) come right after the Account.
+The billing app's rows are locked only under their Account's lock: an automatic charge
+right after it when it is charged (`billing.charges`), or, when a payment's outcome moves
+its dunning, after the payment and its invoices (`billing.dunning`); a late fee after the
+Account and its invoice (`billing.late_fees`).
 
 Each function runs inside the caller's transaction and returns the row read afresh: what was
 read before the lock may be stale. No lock is ever held across a gateway call.
@@ -51,11 +54,12 @@ def payment_method_lock(payment_method_id: int) -> PaymentMethod:
     )
 
 
-def refund_lock(refund_id: int) -> tuple[Payment, PaymentRefund]:
-    """The refunded payment's Account, the payment, then the refund."""
+def refund_lock(refund_id: int) -> tuple[Payment, PaymentRefund, GatewayAttempt]:
+    """The refunded payment's Account, the payment, the refund, then its gateway attempt."""
     payment_id = PaymentRefund.objects.values_list("payment_id", flat=True).get(pk=refund_id)
     payment = payment_lock(payment_id)
-    return payment, PaymentRefund.objects.select_for_update().get(pk=refund_id)
+    refund = PaymentRefund.objects.select_for_update().get(pk=refund_id)
+    return payment, refund, GatewayAttempt.objects.select_for_update().get(refund=refund)
 
 
 def attempt_lock(attempt_id: int) -> GatewayAttempt:

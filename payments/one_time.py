@@ -31,7 +31,7 @@ from .audit import PAYMENT_CANCELLED, PAYMENT_STARTED
 from .card_checks import BillingAddress, card_expired, check_card_attempts
 from .core import attempt_start, payment_record_outcome
 from .errors import PaymentError
-from .gateway import UNANSWERED, card_gateway, gateway_ask, gateway_call, paypal_gateway
+from .gateway import Unanswered, card_gateway, gateway_ask, gateway_call, paypal_gateway
 from .gateways.base import PAYPAL_CURRENCIES, GatewayResult, InvalidToken, Outcome
 from .gateways.base import PayPalOrderStatus as OrderStatus
 from .locks import payment_lock
@@ -259,11 +259,11 @@ def payment_paypal_start(
             request_id=f"payment:{payment.pk}:order",
         )
     )
-    if order is UNANSWERED:
+    if isinstance(order, Unanswered):
         # An order nobody can approve moves no money: the payment simply fails.
         Payment.objects.filter(pk=payment.pk, state=Payment.State.CREATED).update(
             state=Payment.State.FAILED,
-            failure_message="PayPal could not be reached to create the order.",
+            failure_message=order.error[:255],
             completed_at=timezone.now(),
         )
         raise PaymentError(
@@ -341,7 +341,7 @@ def payment_paypal_sync(*, payment_id: int, now: datetime | None = None) -> Paym
     if payment.is_final or not payment.order_id:
         return payment
     order = gateway_ask(lambda: paypal_gateway().get_order(order_id=payment.order_id))
-    if order is UNANSWERED:
+    if isinstance(order, Unanswered):
         return payment
     expired = payment.created_at < now - timedelta(hours=settings.PAYMENT_PAYPAL_APPROVAL_HOURS)
     if payment.state == Payment.State.CREATED:

@@ -34,7 +34,7 @@ from .audit import (
 from .core import attempt_start
 from .errors import RefundError
 from .gateway import (
-    UNANSWERED,
+    Unanswered,
     card_gateway,
     gateway_ask,
     gateway_call,
@@ -219,8 +219,7 @@ def _call(refund: PaymentRefund, attempt: GatewayAttempt) -> PaymentRefund:
 def refund_record_outcome(*, refund_id: int, result: GatewayResult) -> PaymentRefund:
     """Record the gateway's answer to a refund once; a success issues the Refund invoices."""
     with transaction.atomic():
-        payment, refund = refund_lock(refund_id)
-        attempt = GatewayAttempt.objects.select_for_update().get(refund=refund)
+        payment, refund, attempt = refund_lock(refund_id)
         if refund.state not in (PaymentRefund.State.PROCESSING, PaymentRefund.State.PENDING):
             return refund
         attempt.reference = result.reference
@@ -317,14 +316,14 @@ def _settle(refund: PaymentRefund) -> PaymentRefund:
         looked_up = gateway_ask(
             lambda: card_gateway().lookup(idempotency_key=attempt.idempotency_key)
         )
-        if looked_up is UNANSWERED:
+        if isinstance(looked_up, Unanswered):
             return refund
         answer = looked_up or GatewayResult(outcome=Outcome.FAILED, message="Never received.")
     elif refund.reference:
         fetched = gateway_ask(
             lambda: paypal_gateway().get_refund(refund_reference=refund.reference)
         )
-        if fetched is UNANSWERED:
+        if isinstance(fetched, Unanswered):
             return refund
         answer = fetched
     else:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from functools import wraps
 
 from axes.helpers import get_client_ip_address
 from django.conf import settings
@@ -24,6 +26,7 @@ from .cards import payment_method_add, payment_method_remove, payment_method_set
 from .core import new_key
 from .errors import PaymentError, PaymentMethodError, TooManyAttempts
 from .forms import AddCardForm, CardPaymentForm, PaymentForm
+from .gateway import card_fields_csp
 from .hooks import payments_page_sections
 from .models import Payment, PaymentAllocation, PaymentMethod, PaymentRefund
 from .one_time import (
@@ -36,6 +39,18 @@ from .one_time import (
 )
 from .receipts import receipt_pdf
 from .selectors import amount_in_flight, amount_owed, amounts_owed, payment_applied
+
+
+def _with_card_fields[**P](view: Callable[P, HttpResponse]) -> Callable[P, HttpResponse]:
+    """A page with the card gateway's fields: its policy lets them load from the gateway."""
+
+    @wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+        response = view(*args, **kwargs)
+        response._csp_config = card_fields_csp()  # type: ignore[attr-defined]
+        return response
+
+    return wrapper
 
 
 def _get_method(request: AccountRequest, pk: int) -> PaymentMethod:
@@ -70,6 +85,7 @@ def payment_method_list(request: AccountRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @account_required
+@_with_card_fields
 def payment_method_add_view(request: AccountRequest) -> HttpResponse:
     """Add Credit Card: the billing address, the gateway's card fields, EU Supported."""
     _require_pay_role(request)
@@ -234,6 +250,7 @@ def _payment_page(
 
 @require_http_methods(["GET", "POST"])
 @account_required
+@_with_card_fields
 def payment_page(request: AccountRequest) -> HttpResponse:
     """Account > Payments: the balance, Payment Amount, Pay with Credit Card or PayPal, and
     the payment history. A POST here pays by card."""
@@ -283,6 +300,7 @@ def _replayed(request: AccountRequest) -> HttpResponse | None:
 
 @require_POST
 @account_required
+@_with_card_fields
 def paypal_start(request: AccountRequest) -> HttpResponse:
     """The PayPal button: create the order for the amount on the server, then send the
     customer to PayPal to approve it."""

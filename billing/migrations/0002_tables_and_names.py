@@ -32,6 +32,10 @@ def backwards(apps, schema_editor):
     _rename(
         apps, names={new: old for old, new in ACTIONS.items()}, app_from="billing", app_to="payments"
     )
+    # The payments link to automatic charges had no model of its own before.
+    apps.get_model("contenttypes", "ContentType").objects.filter(
+        app_label="billing", model="autochargepayment"
+    ).delete()
 
 
 class Migration(migrations.Migration):

@@ -9,7 +9,7 @@ real money (`live`): `manage.py check --deploy` warns about one that does not.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -77,6 +77,9 @@ class CardGateway(Protocol):
     # The template that puts the gateway's own card fields on the portal's card forms: they
     # hand the form a single-use token (`card_token`) and the card never reaches the portal.
     card_fields_template: str
+    # The origins the card fields load from and talk to, by CSP directive ("script-src":
+    # [...], "frame-src": [...], "connect-src": [...]); empty for the portal's own origin.
+    card_fields_csp: Mapping[str, Sequence[str]]
 
     @classmethod
     def from_settings(cls) -> Self: ...

@@ -236,12 +236,11 @@ class PayPalRestGateway:
         self._access_token = ""
         self._token_good_until = 0.0
 
-    # PayPal's sandbox API, where no real money moves.
-    SANDBOX_HOST = "api-m.sandbox.paypal.com"
-
     @property
     def live(self) -> bool:
-        return self._client.base_url.host != self.SANDBOX_HOST
+        """False on PayPal's sandbox API (api-m.sandbox.paypal.com, api.sandbox.paypal.com),
+        where no real money moves."""
+        return not self._client.base_url.host.endswith("sandbox.paypal.com")
 
     @classmethod
     def from_settings(cls) -> PayPalRestGateway:

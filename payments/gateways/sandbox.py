@@ -6,7 +6,7 @@ by idempotency keys, and turns its answers and time-outs into the gateway interf
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -48,6 +48,8 @@ class SandboxGateway:
     name = "sandbox"
     live = False
     card_fields_template = "payments/gateways/sandbox_card_fields.html"
+    # Served from the portal's own origin, under /sandbox-gateway/.
+    card_fields_csp: Mapping[str, Sequence[str]] = {}
 
     @classmethod
     def from_settings(cls) -> SandboxGateway:

@@ -103,6 +103,17 @@ def test_the_task_retries_until_the_server_answers(flaky, eager_retries) -> None
     assert len(mail.outbox) == 1
 
 
+def test_a_send_queued_under_the_tasks_former_name_retries_the_same_way(
+    flaky, eager_retries
+) -> None:
+    email = _queue()
+    flaky.failures = 2
+    former = celery_app.tasks["accounts.send_email"]
+    assert former.apply(args=[email.pk]).get() is True
+    email.refresh_from_db()
+    assert (email.state, email.attempts) == (OutboundEmail.State.SENT, 3)
+
+
 def test_the_task_gives_up_after_its_retries_and_marks_the_email_failed(
     flaky, eager_retries
 ) -> None:
@@ -157,7 +168,7 @@ def test_the_html_alternative_escapes_what_the_text_says(account: Account) -> No
             "method": PaymentMethod(account=account, brand="visa", last4="4242"),
             "account": account,
             "promise_hours": 24,
-            "url": "https://billing.example.com/billing/payment-methods/",
+            "url": "http://127.0.0.1:8000/billing/payment-methods/",
         },
         language="en",
     )
@@ -165,3 +176,29 @@ def test_the_html_alternative_escapes_what_the_text_says(account: Account) -> No
     assert "<img" not in email.html
     assert "Evil &lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; Co" in email.html
     assert email.subject == "Your card ending 4242 is being verified"
+    # The portal's own link is a link.
+    assert '<a href="http://127.0.0.1:8000/billing/payment-methods/">' in email.html
+
+
+def test_only_the_portals_own_addresses_become_links(account: Account) -> None:
+    account.company_name = "Pay at https://evil.example.com/login & Co"
+    email = render_email(
+        "payments/email/card_overdue",
+        {
+            "method": PaymentMethod(account=account, brand="visa", last4="4242"),
+            "breached": False,
+            "promise_hours": 24,
+            "hours": 21,
+            "url": "http://127.0.0.1:8000/admin/payments/paymentmethod/?queue=awaiting",
+        },
+        language="en",
+    )
+    assert email.subject == (
+        "Decide today: the card ending 4242 of Pay at https://evil.example.com/login & Co "
+        "is waiting"
+    )
+    assert 'href="https://evil.example.com' not in email.html
+    assert "https://evil.example.com/login &amp; Co" in email.html
+    assert '<a href="http://127.0.0.1:8000/admin/payments/paymentmethod/?queue=awaiting">' in (
+        email.html
+    )

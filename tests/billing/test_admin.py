@@ -13,7 +13,7 @@ from accounts.models import Account, User
 from billing.models import AutoCharge, LateFee
 from billing.run import billing_run
 from invoices.models import Invoice, RecurringCharge
-from tests.billing.clock import at
+from tests.billing.clock import at, run
 from tests.conftest import admin_login, grant
 
 pytestmark = pytest.mark.django_db
@@ -72,3 +72,16 @@ def test_waiving_needs_the_permission_to_issue_invoices(
     )
     overdue.refresh_from_db()
     assert overdue.waiver is None
+
+
+def test_an_automatic_charge_shows_each_time_the_card_was_charged(
+    client: Client, rep: User, account: Account, hosting: RecurringCharge, monthly
+) -> None:
+    monthly("4000000000000341")  # verifies, then every charge is declined
+    run(date(2026, 10, 1))
+    charge = AutoCharge.objects.get()
+    grant(rep, "view_autocharge")
+    admin_login(client, rep)
+    html = client.get(reverse("admin:billing_autocharge_change", args=[charge.pk])).content.decode()
+    assert "Charges of the card on file" in html
+    assert "Declined" in html and "100.000 USD" in html

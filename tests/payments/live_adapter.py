@@ -14,6 +14,10 @@ class LiveCardGateway:
     name = "live-test"
     live = True
     card_fields_template = "payments/gateways/sandbox_card_fields.html"
+    card_fields_csp = {
+        "frame-src": ["https://cards.example.com"],
+        "connect-src": ["https://api.cards.example.com"],
+    }
 
     @classmethod
     def from_settings(cls) -> LiveCardGateway:

@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Account, OutboundEmail, User
+from payments.gateways import card_gateway
 from payments.models import PaymentMethod
 
 pytestmark = pytest.mark.django_db
@@ -212,3 +213,25 @@ def test_a_card_number_in_a_query_string_is_refused_and_never_shown_back(
 def test_after_an_error_the_used_token_is_not_sent_back(owner_client: Client) -> None:
     response = owner_client.post(ADD, _form(card_token="tok_forged"))
     assert 'value="tok_forged"' not in response.content.decode()
+
+
+@pytest.fixture
+def other_card_gateway(settings):
+    """A card gateway whose fields come from its own origins (see tests/payments/live_adapter)."""
+    settings.CARD_GATEWAY = "tests.payments.live_adapter.LiveCardGateway"
+    card_gateway.cache_clear()
+    yield card_gateway()
+    card_gateway.cache_clear()
+
+
+def test_the_card_pages_let_the_gateways_fields_load_and_nothing_else(
+    owner_client: Client, account: Account, other_card_gateway
+) -> None:
+    for url in (reverse("payments:add"), reverse("payments:pay")):
+        policy = owner_client.get(url)["Content-Security-Policy"]
+        assert "frame-src 'self' https://cards.example.com" in policy
+        assert "connect-src 'self' https://api.cards.example.com" in policy
+        assert "script-src 'self' 'nonce-" in policy
+    # Pages without card fields keep the portal's own policy.
+    policy = owner_client.get(reverse("invoices:list"))["Content-Security-Policy"]
+    assert "cards.example.com" not in policy
