@@ -11,5 +11,13 @@ AUTOCHARGE_DECLINED = audit_action("billing.autocharge.declined", _("Automatic c
 AUTOCHARGE_NO_CARD = audit_action(
     "billing.autocharge.no_card", _("Automatic charge waiting for a usable card")
 )
+AUTOCHARGE_NEEDS_CONFIRMATION = audit_action(
+    "billing.autocharge.needs_confirmation",
+    _("Automatic charge waiting for the customer to confirm it with their bank"),
+)
+AUTOCHARGE_CONFIRMATION_REMINDED = audit_action(
+    "billing.autocharge.confirmation_reminded",
+    _("Customer reminded to confirm an automatic charge"),
+)
 LATE_FEE_CHARGED = audit_action("billing.late_fee.charged", _("Late fee charged"))
 LATE_FEE_WAIVED = audit_action("billing.late_fee.waived", _("Late fee waived"))

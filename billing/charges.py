@@ -9,6 +9,7 @@ the gateway is called with no lock held, and the outcome is recorded once by
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
@@ -20,22 +21,33 @@ from accounts.audit import log_action
 from accounts.locks import account_lock
 from accounts.models import Account
 from invoices.models import Invoice
-from payments.core import attempt_start, payment_record_outcome, payment_settle_card
+from payments.core import (
+    attempt_keep_reference,
+    attempt_start,
+    payment_record_outcome,
+    payment_settle_card,
+)
 from payments.gateway import card_gateway, gateway_call
+from payments.gateways.base import DeclineCategory, GatewayResult, Outcome
 from payments.models import GatewayAttempt, Payment, PaymentMethod
+from payments.one_time import payment_card_abandon, payment_card_confirmed
 from payments.selectors import amount_payable
 
-from .audit import AUTOCHARGE_NO_CARD, AUTOCHARGE_STARTED
+from .audit import AUTOCHARGE_CONFIRMATION_REMINDED, AUTOCHARGE_NO_CARD, AUTOCHARGE_STARTED
 from .models import AutoCharge
-from .notices import notice_no_card
+from .notices import notice_needs_confirmation, notice_no_card
+
+logger = logging.getLogger(__name__)
 
 
 def usable_card(account: Account, today: date) -> PaymentMethod | None:
-    """The account's monthly card, if it can be charged: verified and not past its expiry."""
+    """The account's monthly card, if it can be charged: verified, not past its expiry, and
+    saved with the card processor in use (a card saved with another one cannot be charged
+    through this one: the customer is told to add it again)."""
     card = PaymentMethod.objects.filter(
         account=account, is_monthly=True, state=PaymentMethod.State.VERIFIED
     ).first()
-    if card is None or not card.credential:
+    if card is None or not card.credential or card.gateway != card_gateway().name:
         return None
     if card.expires_on is not None and card.expires_on <= today:
         return None
@@ -79,6 +91,20 @@ def autocharge_attempt(*, autocharge_id: int, now: datetime) -> AutoCharge:
         return AutoCharge.objects.get(pk=autocharge_id)
     payment, attempt, card = started
     gateway = card_gateway()
+    problem = gateway.amount_problem(payment.amount, payment.currency)
+    if problem is not None:
+        # Refused before any call: the processor does not take this amount.
+        payment_record_outcome(
+            payment_id=payment.pk,
+            attempt_id=attempt.pk,
+            result=GatewayResult(
+                outcome=Outcome.DECLINED,
+                decline=DeclineCategory(problem.kind.value),
+                message=f"The card processor does not take {payment.amount} {payment.currency}.",
+            ),
+            now=now,
+        )
+        return AutoCharge.objects.get(pk=autocharge_id)
     result = gateway_call(
         attempt,
         lambda: gateway.charge(
@@ -86,6 +112,9 @@ def autocharge_attempt(*, autocharge_id: int, now: datetime) -> AutoCharge:
             amount=payment.amount,
             currency=payment.currency,
             idempotency_key=attempt.idempotency_key,
+            on_reference=lambda reference: attempt_keep_reference(
+                attempt=attempt, reference=reference
+            ),
         ),
     )
     if result is not None:
@@ -159,7 +188,7 @@ def autocharges_needing_customer(account: Account) -> QuerySet[AutoCharge]:
     return (
         AutoCharge.objects.filter(account=account, invoice__state=Invoice.State.OPEN)
         .filter(
-            Q(state=AutoCharge.State.NO_CARD)
+            Q(state__in=[AutoCharge.State.NO_CARD, AutoCharge.State.NEEDS_CONFIRMATION])
             | Q(state__in=[AutoCharge.State.SCHEDULED, AutoCharge.State.FAILED], declines__gt=0)
         )
         .select_related("invoice")
@@ -174,3 +203,58 @@ def autocharges_due(*, now: datetime) -> list[int]:
         .order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)
     )
+
+
+# Charges the bank asked the customer to confirm ------------------------------------------------
+
+
+def autocharges_confirmation_sweep(*, now: datetime) -> tuple[int, int]:
+    """Follow the automatic charges waiting for the customer's confirmation: ask the
+    processor about each (a confirmation whose webhook was lost is recorded), remind the
+    contacts once a day before the deadline, and give up those past it (the processor's
+    intent is canceled, and the charge goes back to dunning).
+
+    Returns how many reminders were sent and how many charges were given up now.
+    """
+    reminded = given_up = 0
+    waiting = AutoCharge.objects.filter(state=AutoCharge.State.NEEDS_CONFIRMATION)
+    for charge_id in waiting.values_list("pk", flat=True):
+        try:
+            outcome = _follow_confirmation(charge_id, now)
+        except Exception:
+            # One charge's trouble must not keep the others waiting.
+            logger.exception("Following the confirmation of automatic charge %s failed.", charge_id)
+            continue
+        reminded += outcome == "reminded"
+        given_up += outcome == "given_up"
+    return reminded, given_up
+
+
+def _follow_confirmation(charge_id: int, now: datetime) -> str:
+    charge = AutoCharge.objects.get(pk=charge_id)
+    payment = charge.payments.filter(state=Payment.State.REQUIRES_ACTION).order_by("pk").last()
+    if payment is None:
+        return ""
+    payment = payment_card_confirmed(payment=payment)
+    if not payment.needs_confirmation or charge.confirm_until is None:
+        return ""
+    if charge.confirm_until <= now:
+        payment = payment_card_abandon(
+            payment=payment, decline=DeclineCategory.AUTHENTICATION_REQUIRED
+        )
+        return "given_up" if payment.state == Payment.State.DECLINED else ""
+    if charge.confirm_until - timedelta(days=1) <= now and _remind(charge_id, payment):
+        return "reminded"
+    return ""
+
+
+@transaction.atomic
+def _remind(charge_id: int, payment: Payment) -> int:
+    account, charge = _charge_lock(charge_id)
+    if charge.confirmation_reminded_at is not None or not charge.needs_confirmation:
+        return 0
+    charge.confirmation_reminded_at = timezone.now()
+    charge.save(update_fields=["confirmation_reminded_at", "updated_at"])
+    log_action(AUTOCHARGE_CONFIRMATION_REMINDED, obj=payment, account=account)
+    notice_needs_confirmation(charge=charge, payment=payment, reminder=True)
+    return 1

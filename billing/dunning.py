@@ -14,11 +14,11 @@ from django.utils import timezone
 from accounts.audit import log_action
 from invoices.models import Invoice
 from payments.gateways.base import GatewayResult, Outcome
-from payments.models import Payment, PaymentMethod
+from payments.models import FINAL_DECLINES, Payment, PaymentMethod
 
-from .audit import AUTOCHARGE_DECLINED
+from .audit import AUTOCHARGE_DECLINED, AUTOCHARGE_NEEDS_CONFIRMATION
 from .models import AutoCharge, AutoChargePayment
-from .notices import notice_declined, notice_no_card
+from .notices import notice_declined, notice_needs_confirmation, notice_no_card
 
 
 def payment_outcome_recorded(payment: Payment, result: GatewayResult, now: datetime) -> None:
@@ -41,7 +41,11 @@ def autocharge_record_outcome(
     """Move the automatic charge along (paid, retried on the dunning schedule, or given up)
     and tell the contacts of a decline."""
     charge = AutoCharge.objects.select_for_update().get(pk=charge_id)
-    if charge.state != AutoCharge.State.CHARGING:
+    if charge.state not in (AutoCharge.State.CHARGING, AutoCharge.State.NEEDS_CONFIRMATION):
+        return
+    charge.confirm_until = None
+    if payment.state == Payment.State.REQUIRES_ACTION:
+        _wait_for_confirmation(charge, payment, now)
         return
     if payment.state == Payment.State.SUCCEEDED:
         owed = Invoice.objects.values_list("balance", flat=True).get(pk=charge.invoice_id)
@@ -52,7 +56,7 @@ def autocharge_record_outcome(
             charge.next_attempt_at = now + timedelta(hours=1)
         else:
             charge.state = AutoCharge.State.SUCCEEDED
-        charge.save(update_fields=["state", "next_attempt_at", "updated_at"])
+        charge.save(update_fields=["state", "next_attempt_at", "confirm_until", "updated_at"])
         return
     if payment.state == Payment.State.PENDING:
         return
@@ -66,13 +70,21 @@ def autocharge_record_outcome(
         charge.processing_errors += 1
         charge.state = AutoCharge.State.SCHEDULED
         charge.next_attempt_at = now + timedelta(minutes=settings.DUNNING_PROCESSING_RETRY_MINUTES)
-        charge.save(update_fields=["processing_errors", "state", "next_attempt_at", "updated_at"])
+        charge.save(
+            update_fields=[
+                "processing_errors",
+                "state",
+                "next_attempt_at",
+                "confirm_until",
+                "updated_at",
+            ]
+        )
         return
     charge.declines += 1
     charge.decline_code = payment.decline_code or "generic"
     charge.first_declined_at = charge.first_declined_at or now
     schedule = settings.DUNNING_RETRY_DAYS
-    if charge.declines <= len(schedule):
+    if charge.decline_code not in FINAL_DECLINES and charge.declines <= len(schedule):
         # Days after the first decline; never sooner than a day after this one (a decline
         # on a card set long after the first would otherwise be retried at once).
         charge.state = AutoCharge.State.SCHEDULED
@@ -92,6 +104,34 @@ def autocharge_record_outcome(
         declines=charge.declines,
     )
     notice_declined(charge=charge, payment=payment)
+
+
+def _wait_for_confirmation(charge: AutoCharge, payment: Payment, now: datetime) -> None:
+    """The bank wants the customer to confirm the charge: no retry is made meanwhile (a retry
+    would be asked the same), and the contacts are sent to the page where they confirm it."""
+    if charge.state == AutoCharge.State.NEEDS_CONFIRMATION:
+        return
+    charge.state = AutoCharge.State.NEEDS_CONFIRMATION
+    charge.next_attempt_at = None
+    charge.confirm_until = now + timedelta(days=settings.STRIPE_CONFIRMATION_DAYS)
+    charge.confirmation_reminded_at = None
+    charge.save(
+        update_fields=[
+            "state",
+            "next_attempt_at",
+            "confirm_until",
+            "confirmation_reminded_at",
+            "updated_at",
+        ]
+    )
+    log_action(
+        AUTOCHARGE_NEEDS_CONFIRMATION,
+        obj=payment,
+        account=payment.account,
+        invoice=charge.invoice.number,
+        until=charge.confirm_until.isoformat(),
+    )
+    notice_needs_confirmation(charge=charge, payment=payment)
 
 
 def autocharges_stop_paid(*, payment: Payment) -> None:

@@ -22,12 +22,19 @@ class AutoCharge(models.Model):
         SCHEDULED = "scheduled", _("Scheduled")
         CHARGING = "charging", _("Charging")
         NO_CARD = "no_card", _("Waiting for a usable card")
+        # The bank asked the customer to confirm the charge (3-D Secure); dunning waits.
+        NEEDS_CONFIRMATION = "needs_confirmation", _("Waiting for your confirmation")
         SUCCEEDED = "succeeded", _("Paid by the card on file")
         STOPPED = "stopped", _("Paid otherwise")
         FAILED = "failed", _("Retries exhausted")
 
     # Still trying: the invoice is (or may be) charged to the card on file.
-    ACTIVE: ClassVar[tuple[str, ...]] = (State.SCHEDULED, State.CHARGING, State.NO_CARD)
+    ACTIVE: ClassVar[tuple[str, ...]] = (
+        State.SCHEDULED,
+        State.CHARGING,
+        State.NO_CARD,
+        State.NEEDS_CONFIRMATION,
+    )
 
     invoice = models.OneToOneField(
         Invoice, on_delete=models.PROTECT, related_name="autocharge", verbose_name=_("invoice")
@@ -36,7 +43,7 @@ class AutoCharge(models.Model):
         Account, on_delete=models.PROTECT, related_name="autocharges", verbose_name=_("account")
     )
     state = models.CharField(
-        _("state"), max_length=16, choices=State.choices, default=State.SCHEDULED
+        _("state"), max_length=24, choices=State.choices, default=State.SCHEDULED
     )
     attempts = models.PositiveSmallIntegerField(_("charges tried"), default=0)
     declines = models.PositiveSmallIntegerField(_("declines"), default=0)
@@ -44,6 +51,11 @@ class AutoCharge(models.Model):
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     first_declined_at = models.DateTimeField(_("first declined"), null=True, blank=True)
     decline_code = models.CharField(_("last decline"), max_length=32, blank=True)
+    # While the customer is asked to confirm the charge with their bank.
+    confirm_until = models.DateTimeField(_("to be confirmed by"), null=True, blank=True)
+    confirmation_reminded_at = models.DateTimeField(
+        _("confirmation reminder sent"), null=True, blank=True
+    )
     # One payment for each time the card on file was charged for the invoice.
     payments = models.ManyToManyField(
         Payment,
@@ -76,6 +88,10 @@ class AutoCharge(models.Model):
     @property
     def is_waiting_for_card(self) -> bool:
         return self.state == self.State.NO_CARD
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.state == self.State.NEEDS_CONFIRMATION
 
     @property
     def reason(self) -> str:

@@ -75,3 +75,25 @@ def notice_declined(*, charge: AutoCharge, payment: Payment) -> None:
         template="charge_declined",
         context={"charge": charge, "invoice": charge.invoice, "payment": payment},
     )
+
+
+def notice_needs_confirmation(
+    *, charge: AutoCharge, payment: Payment, reminder: bool = False
+) -> None:
+    """The bank asked the customer to confirm an automatic charge: a link to the page where
+    they confirm it, and until when (sent again once, as a reminder, before that)."""
+    notice_send(
+        account=payment.account,
+        key=(
+            f"billing.autocharge.{charge.pk}.{'reminder' if reminder else 'confirm'}"
+            f".{charge.attempts}"
+        ),
+        template="charge_confirmation_reminder" if reminder else "charge_needs_confirmation",
+        context={
+            "charge": charge,
+            "invoice": charge.invoice,
+            "payment": payment,
+            "confirm_url": settings.SITE_URL.rstrip("/")
+            + reverse("payments:confirm", args=[payment.pk]),
+        },
+    )

@@ -13,7 +13,7 @@ from django.utils import timezone
 from payments.cards import payment_methods_expire
 from payments.tasks import forwarding_to
 
-from .charges import autocharge_attempt, autocharges_due
+from .charges import autocharge_attempt, autocharges_confirmation_sweep, autocharges_due
 from .run import billing_accounts, billing_run_account, chunks
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,13 @@ def autocharges_due_task() -> int:
     for autocharge_id in due:
         autocharge_attempt_task.delay(autocharge_id)
     return len(due)
+
+
+@shared_task(name="billing.autocharges_confirmation_sweep")
+def autocharges_confirmation_sweep_task() -> list[int]:
+    """Charges waiting for the customer's confirmation: settled, reminded, or given up."""
+    reminded, given_up = autocharges_confirmation_sweep(now=timezone.now())
+    return [reminded, given_up]
 
 
 @shared_task(name="billing.autocharge_attempt", acks_late=True)

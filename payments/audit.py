@@ -8,6 +8,9 @@ from accounts.audit import audit_action
 
 # Cards on file.
 CARD_ADDED = audit_action("payments.payment_method.added", _("Card added"))
+CUSTOMER_CREATED = audit_action(
+    "payments.gateway_customer.created", _("Account created at the card processor")
+)
 CARD_VERIFIED_BY_GATEWAY = audit_action(
     "payments.payment_method.verified_by_gateway", _("Card passed the gateway's check")
 )
@@ -37,6 +40,12 @@ CARD_EXPIRY_WARNED = audit_action(
 # Payments.
 PAYMENT_STARTED = audit_action("payments.payment.started", _("Payment started"))
 PAYMENT_PENDING = audit_action("payments.payment.pending", _("Payment pending"))
+PAYMENT_REQUIRES_ACTION = audit_action(
+    "payments.payment.requires_action", _("Payment waiting for the customer's confirmation")
+)
+PAYMENT_ABANDONED = audit_action(
+    "payments.payment.abandoned", _("Payment not confirmed by the customer, given up")
+)
 PAYMENT_SUCCEEDED = audit_action("payments.payment.succeeded", _("Payment succeeded"))
 PAYMENT_SUCCEEDED_LATE = audit_action(
     "payments.payment.succeeded_late", _("Payment given up as failed went through after all")

@@ -9,6 +9,8 @@ lock is held while the gateway is called.
 
 from __future__ import annotations
 
+import logging
+import secrets
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
@@ -37,14 +39,26 @@ from .audit import (
     CARD_REJECTED,
     CARD_REMOVED,
     CARD_VERIFIED_BY_GATEWAY,
+    CUSTOMER_CREATED,
 )
 from .card_checks import BillingAddress, card_expired, check_card_attempts
 from .core import attempt_start
 from .errors import PaymentMethodError, TooManyAttempts
 from .gateway import card_gateway, gateway_call
-from .gateways.base import DeclineCategory, GatewayResult, InvalidToken, Outcome
+from .gateways.base import (
+    BrowserConfirmedCards,
+    BrowserIntent,
+    DeclineCategory,
+    GatewayResult,
+    GatewayTimeout,
+    GatewayUnavailable,
+    InvalidToken,
+    Outcome,
+)
 from .locks import attempt_lock, payment_method_lock
-from .models import DECLINE_REASONS, GatewayAttempt, PaymentMethod
+from .models import DECLINE_REASONS, GatewayAttempt, GatewayCustomer, PaymentMethod
+
+logger = logging.getLogger(__name__)
 
 
 class RetryLater(Exception):
@@ -87,18 +101,34 @@ def payment_method_add(
 
     _check_limits(account=account, user=by, ip=ip)
     gateway = card_gateway()
+    unreadable = PaymentMethodError(_("The card details could not be read. Enter the card again."))
     try:
+        if isinstance(gateway, BrowserConfirmedCards):
+            # A setup the customer confirmed in the browser: it must be this account's own.
+            customer = gateway_customer_reference(account=account)
+            if not customer or gateway.card_setup_customer(token=token) != customer:
+                raise unreadable
         card = gateway.describe_token(token)
     except InvalidToken as error:
+        raise unreadable from error
+    except (GatewayTimeout, GatewayUnavailable) as error:
         raise PaymentMethodError(
-            _("The card details could not be read. Enter the card again.")
+            _("The card processor could not be reached. Nothing was saved; try again.")
         ) from error
     if card_expired(card):
         raise PaymentMethodError(_("The card has expired."))
     with transaction.atomic():
         account = account_lock(account.pk)
         if PaymentMethod.objects.filter(token=token).exists():
-            raise PaymentMethodError(_("The card details could not be read. Enter the card again."))
+            raise unreadable
+        if card.fingerprint and (
+            PaymentMethod.objects.filter(account=account, fingerprint=card.fingerprint)
+            .filter(state__in=[PaymentMethod.State.VERIFIED, *PaymentMethod.PENDING_STATES])
+            .exists()
+        ):
+            raise PaymentMethodError(
+                _("This card is already on file for this account (or waiting for approval).")
+            )
         method = PaymentMethod.objects.create(
             account=account,
             gateway=gateway.name,
@@ -108,6 +138,7 @@ def payment_method_add(
             exp_month=card.exp_month,
             exp_year=card.exp_year,
             holder=card.holder,
+            fingerprint=card.fingerprint,
             contact_email=contact_email,
             created_by=by,
             created_ip=ip,
@@ -193,6 +224,66 @@ def _record_verification(
     method.save(update_fields=fields)
     log_action(action, obj=method, account=method.account, gateway=result.outcome)
     _notify(method)
+
+
+def payment_method_settle_setup(*, token: str) -> PaymentMethod | None:
+    """The processor says a card setup changed (a webhook): record its verification now if
+    the card still waits for it (what Stripe says is read again, never the event)."""
+    method = PaymentMethod.objects.filter(token=token, state=PaymentMethod.State.VERIFYING).first()
+    if method is None:
+        return None
+    try:
+        return payment_method_verify(payment_method_id=method.pk)
+    except RetryLater:
+        return method
+
+
+# The account as the processor knows it (Stripe's customer) ----------------------------------
+
+
+def gateway_customer_reference(*, account: Account) -> str:
+    """The account's customer at the card processor, if it has one yet."""
+    found = GatewayCustomer.objects.filter(account=account, gateway=card_gateway().name).first()
+    return found.reference if found else ""
+
+
+def gateway_customer_for(*, account: Account) -> str:
+    """The account's customer at the card processor, created once (a second creation under
+    the same key gives the same customer; two requests at once keep the first)."""
+    gateway = card_gateway()
+    existing = gateway_customer_reference(account=account)
+    if existing or not isinstance(gateway, BrowserConfirmedCards):
+        return existing
+    reference = gateway.customer_create(
+        name=account.company_name,
+        email=(account.billing_emails() or [""])[0],
+        reference=str(account.pk),
+        idempotency_key=f"customer:{account.pk}",
+    )
+    with transaction.atomic():
+        account_lock(account.pk)
+        customer, created = GatewayCustomer.objects.get_or_create(
+            account=account, gateway=gateway.name, defaults={"reference": reference}
+        )
+        if created:
+            log_action(CUSTOMER_CREATED, obj=customer, account=account, reference=reference)
+    return customer.reference
+
+
+def card_setup_start_for(*, account: Account) -> BrowserIntent | None:
+    """A setup for the account's next card, confirmed by the browser (the Add Credit Card
+    page); None with a processor that needs none, or that cannot be reached now."""
+    gateway = card_gateway()
+    if not isinstance(gateway, BrowserConfirmedCards):
+        return None
+    try:
+        customer = gateway_customer_for(account=account)
+        return gateway.card_setup_start(
+            customer=customer, idempotency_key=f"setup:{account.pk}:{secrets.token_urlsafe(12)}"
+        )
+    except (GatewayTimeout, GatewayUnavailable):
+        logger.warning("No card setup for account %s: the processor did not answer.", account.pk)
+        return None
 
 
 def payment_method_give_up_verifying(*, payment_method_id: int) -> None:

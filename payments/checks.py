@@ -14,6 +14,7 @@ _SETTINGS = (("CARD_GATEWAY", CARD_ADAPTERS), ("PAYPAL_GATEWAY", PAYPAL_ADAPTERS
 
 def register() -> None:
     checks.register(check_gateways, "payments")
+    checks.register(check_stripe, "payments")
     checks.register(check_gateways_move_real_money, "payments", deploy=True)
 
 
@@ -31,6 +32,35 @@ def _load() -> tuple[list[tuple[str, Any]], list[checks.CheckMessage]]:
 def check_gateways(**kwargs: Any) -> list[checks.CheckMessage]:
     """CARD_GATEWAY and PAYPAL_GATEWAY name adapters that load."""
     return _load()[1]
+
+
+def check_stripe(**kwargs: Any) -> list[checks.CheckMessage]:
+    """With CARD_GATEWAY=stripe: the webhook endpoint's secret is set (without it every
+    webhook is refused), and the secret and publishable keys are of the same mode."""
+    if settings.CARD_GATEWAY != "stripe":
+        return []
+    problems: list[checks.CheckMessage] = []
+    if not settings.STRIPE_WEBHOOK_SECRET.startswith("whsec_"):
+        problems.append(
+            checks.Error(
+                "CARD_GATEWAY=stripe needs STRIPE_WEBHOOK_SECRET, the signing secret "
+                "(whsec_...) of the portal's webhook endpoint in Stripe.",
+                hint="README, Going live with Stripe.",
+                id="payments.E002",
+            )
+        )
+    secret_live = settings.STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+    publishable_live = settings.STRIPE_PUBLISHABLE_KEY.startswith("pk_live_")
+    if secret_live != publishable_live:
+        problems.append(
+            checks.Error(
+                "STRIPE_SECRET_KEY and STRIPE_PUBLISHABLE_KEY are not of the same mode "
+                "(one is live, the other a test key): cards saved in the browser would not "
+                "be found by the server.",
+                id="payments.E003",
+            )
+        )
+    return problems
 
 
 def check_gateways_move_real_money(**kwargs: Any) -> list[checks.CheckMessage]:

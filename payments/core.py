@@ -36,12 +36,13 @@ from .audit import (
     PAYMENT_DECLINED,
     PAYMENT_FAILED,
     PAYMENT_PENDING,
+    PAYMENT_REQUIRES_ACTION,
     PAYMENT_SUCCEEDED,
     PAYMENT_SUCCEEDED_LATE,
     PAYMENT_UNAPPLIED,
 )
 from .gateway import Unanswered, card_gateway, gateway_ask
-from .gateways.base import GatewayResult, Outcome
+from .gateways.base import BrowserConfirmedCards, GatewayResult, Outcome
 from .locks import attempt_lock, payment_lock
 from .models import GatewayAttempt, Payment, PaymentAllocation, PaymentMethod, PaymentRefund
 from .selectors import amount_owed
@@ -99,6 +100,16 @@ def attempt_start(
     return attempt
 
 
+def attempt_keep_reference(*, attempt: GatewayAttempt, reference: str) -> None:
+    """The gateway gave the call an id before it could move money: keep it (committed at
+    once, with no lock held: the call is under way), so that whoever settles the call asks
+    about that id."""
+    GatewayAttempt.objects.filter(pk=attempt.pk, reference="").update(reference=reference)
+    if attempt.payment_id is not None:
+        Payment.objects.filter(pk=attempt.payment_id, reference="").update(reference=reference)
+    attempt.reference = attempt.reference or reference
+
+
 def payment_record_outcome(
     *, payment_id: int, attempt_id: int, result: GatewayResult, now: datetime | None = None
 ) -> Payment:
@@ -127,8 +138,14 @@ def payment_record_outcome(
         attempt.reference = result.reference or attempt.reference
         attempt.decline = result.decline or ""
         attempt.message = result.message[:255]
+        if result.card is not None and not payment.last4:
+            # A card confirmed in the browser: the gateway says which one it was.
+            payment.brand, payment.last4 = result.card.brand, result.card.last4
+            payment.save(update_fields=["brand", "last4"])
         if result.outcome == Outcome.PENDING:
             _record_pending(payment, attempt, result)
+        elif result.outcome == Outcome.REQUIRES_ACTION:
+            _record_requires_action(payment, attempt, result)
         else:
             _record_final(payment, attempt, result)
         hooks.payment_outcome_recorded(payment, result, now)
@@ -143,6 +160,19 @@ def _record_pending(payment: Payment, attempt: GatewayAttempt, result: GatewayRe
         payment.reference = result.reference or payment.reference
         payment.save(update_fields=["state", "reference"])
         log_action(PAYMENT_PENDING, obj=payment, account=payment.account)
+
+
+def _record_requires_action(
+    payment: Payment, attempt: GatewayAttempt, result: GatewayResult
+) -> None:
+    """The bank asks the customer to confirm: nothing moved yet, the amount stays reserved."""
+    attempt.status = GatewayAttempt.Status.PENDING
+    attempt.save()
+    if payment.state != Payment.State.REQUIRES_ACTION:
+        payment.state = Payment.State.REQUIRES_ACTION
+        payment.reference = result.reference or payment.reference
+        payment.save(update_fields=["state", "reference"])
+        log_action(PAYMENT_REQUIRES_ACTION, obj=payment, account=payment.account)
 
 
 def _record_final(payment: Payment, attempt: GatewayAttempt, result: GatewayResult) -> None:
@@ -256,7 +286,13 @@ def payment_settle_card(*, payment: Payment, now: datetime | None = None) -> Pay
     attempt = payment.attempts.filter(kind=GatewayAttempt.Kind.CHARGE).order_by("pk").last()
     if attempt is None:
         return payment
-    answer = gateway_ask(lambda: card_gateway().lookup(idempotency_key=attempt.idempotency_key))
+    reference = attempt.reference or payment.reference
+    credential = payment.payment_method.credential if payment.payment_method else ""
+    answer = gateway_ask(
+        lambda: card_gateway().lookup(
+            idempotency_key=attempt.idempotency_key, reference=reference, credential=credential
+        )
+    )
     if isinstance(answer, Unanswered):
         return payment
     if answer is None:
@@ -265,8 +301,45 @@ def payment_settle_card(*, payment: Payment, now: datetime | None = None) -> Pay
         answer = GatewayResult(
             outcome=Outcome.FAILED, message="The gateway never received it.", retryable=True
         )
+    if (
+        answer.outcome == Outcome.DECLINED
+        and payment.method == Payment.Method.CARD
+        and not payment.is_final
+    ):
+        # Declined in the customer's browser: the processor keeps the intent open for another
+        # card, which the page's secret could still confirm. Canceled first, then recorded.
+        return payment_card_give_up(payment=payment, attempt=attempt, declined=answer, now=now)
     return payment_record_outcome(
         payment_id=payment.pk, attempt_id=attempt.pk, result=answer, now=now
+    )
+
+
+def payment_card_give_up(
+    *,
+    payment: Payment,
+    attempt: GatewayAttempt,
+    declined: GatewayResult,
+    now: datetime | None = None,
+) -> Payment:
+    """Record that a card payment confirmed in the browser (or waiting for the customer to
+    confirm it) did not go through, as `declined` says, once its intent at the processor is
+    canceled, so that nothing can be taken later. If it was taken meanwhile (or is being
+    taken), that is what is recorded; if the processor cannot be asked now, nothing is
+    recorded yet (the settler asks again)."""
+    gateway = card_gateway()
+    if not isinstance(gateway, BrowserConfirmedCards) or not payment.reference:
+        return payment_record_outcome(
+            payment_id=payment.pk, attempt_id=attempt.pk, result=declined, now=now
+        )
+    answer = gateway_ask(lambda: gateway.card_payment_cancel(reference=payment.reference))
+    if isinstance(answer, Unanswered) or answer.outcome == Outcome.REQUIRES_ACTION:
+        return payment
+    if answer.outcome in (Outcome.SUCCEEDED, Outcome.PENDING):
+        return payment_record_outcome(
+            payment_id=payment.pk, attempt_id=attempt.pk, result=answer, now=now
+        )
+    return payment_record_outcome(
+        payment_id=payment.pk, attempt_id=attempt.pk, result=declined, now=now
     )
 
 
@@ -276,10 +349,16 @@ def payments_settle(*, now: datetime) -> int:
     A call still under way is left alone until it has had PAYMENT_SETTLE_AFTER_SECONDS to
     answer. Nothing is charged again; returns how many payments reached a final state."""
     quiet = now - timedelta(seconds=settings.PAYMENT_SETTLE_AFTER_SECONDS)
-    open_payments = Payment.objects.filter(
-        Q(state__in=Payment.IN_FLIGHT) | Q(state=Payment.State.CREATED),
-        created_at__lte=quiet,
-    ).order_by("pk")
+    open_payments = (
+        Payment.objects.filter(
+            Q(state__in=Payment.IN_FLIGHT) | Q(state=Payment.State.CREATED),
+            created_at__lte=quiet,
+        )
+        # An automatic charge waiting for the customer's confirmation is followed by the
+        # billing app (it waits days, and is asked about hourly), not every minute here.
+        .exclude(state=Payment.State.REQUIRES_ACTION, method=Payment.Method.CARD_ON_FILE)
+        .order_by("pk")
+    )
     settled = 0
     for payment in open_payments:
         try:
@@ -307,9 +386,19 @@ def _settle(payment: Payment, *, now: datetime, quiet: datetime) -> Payment:
     ).exists()
     if started:
         return payment
-    if payment.method == Payment.Method.PAYPAL:
-        # PayPal is settled by looking at its order (one_time builds on this module).
-        from .one_time import payment_paypal_sync
+    # One-time payments are settled by looking at what the customer did (one_time builds on
+    # this module).
+    from .one_time import payment_card_abandon, payment_paypal_sync
 
+    if payment.method == Payment.Method.PAYPAL:
         return payment_paypal_sync(payment_id=payment.pk, now=now)
-    return payment_settle_card(payment=payment, now=now)
+    payment = payment_settle_card(payment=payment, now=now)
+    given_up = now - timedelta(minutes=settings.PAYMENT_CARD_CONFIRMATION_MINUTES)
+    if (
+        payment.method == Payment.Method.CARD
+        and payment.state in (Payment.State.PROCESSING, Payment.State.REQUIRES_ACTION)
+        and payment.created_at <= given_up
+    ):
+        # Never confirmed with the bank: the intent is canceled, so it can never be taken.
+        return payment_card_abandon(payment=payment)
+    return payment

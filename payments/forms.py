@@ -39,9 +39,13 @@ class CardAddressForm(forms.ModelForm[PaymentMethod]):
 
     field_order = ("use_company_info", *PostalAddress.ADDRESS_FIELDS)
 
-    def __init__(self, *args: Any, account: Account, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, account: Account, token_required: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.account = account
+        # The form that starts a payment confirmed in the browser has no card yet.
+        self.token_required = token_required
         # With "Use company information" the address comes from the account, so no address
         # field is required as such; `clean` asks for the model's required ones otherwise.
         self.required_address = [
@@ -52,7 +56,7 @@ class CardAddressForm(forms.ModelForm[PaymentMethod]):
 
     def clean_card_token(self) -> str:
         token: str = self.cleaned_data.get("card_token", "")
-        if not token:
+        if not token and self.token_required:
             raise forms.ValidationError(_("Enter the card's details."), code="no_token")
         return token
 

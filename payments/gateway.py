@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from typing import Literal, cast
 
 from django.conf import settings
-from django.http import HttpRequest
-from django.template.loader import render_to_string
 
 from .gateways import card_gateway, paypal_gateway
 from .gateways.base import (
@@ -37,7 +35,6 @@ __all__ = [
     "Unanswered",
     "attempt_mark_unknown",
     "card_fields_csp",
-    "card_fields_html",
     "card_gateway",
     "gateway_ask",
     "gateway_call",
@@ -75,6 +72,11 @@ def gateway_call(
     try:
         return call()
     except GatewayTimeout as error:
+        if error.reference:
+            GatewayAttempt.objects.filter(pk=attempt.pk, reference="").update(
+                reference=error.reference
+            )
+            attempt.reference = attempt.reference or error.reference
         attempt_mark_unknown(attempt=attempt, message=str(error) or "timed out")
         return None
     except GatewayUnavailable as error:
@@ -102,15 +104,6 @@ def gateway_ask[T](call: Callable[[], T]) -> T | Unanswered:
         message = str(error) or type(error).__name__
         logger.warning("The gateway could not answer now: %s", message)
         return Unanswered(message)
-
-
-def card_fields_html(*, request: HttpRequest | None) -> str:
-    """The card gateway's own card fields, for the portal's card forms (`{% card_fields %}`);
-    rendered from the adapter's template, so safe to print as it is."""
-    gateway = card_gateway()
-    return render_to_string(
-        gateway.card_fields_template, gateway.card_fields_context(), request=request
-    )
 
 
 def card_fields_csp() -> dict[str, list[str]]:

@@ -22,12 +22,22 @@ DECLINE_REASONS = {
     "incorrect_cvc": _("Your card's security code is incorrect."),
     "processing_error": _("The card could not be verified because of a processing error."),
     "not_verifiable": _("The card could not be verified right now. Please add it again later."),
+    "authentication_failed": _("Your bank's check of the card was not completed."),
 }
 # The same reasons for a charge rather than a verification.
 CHARGE_DECLINE_REASONS = {
     **DECLINE_REASONS,
     "processing_error": _("The card could not be charged because of a processing error."),
+    "authentication_failed": _("Your bank's confirmation of the payment was not completed."),
+    "authentication_required": _(
+        "Your bank asked you to confirm the charge, and it was not confirmed in time."
+    ),
+    "below_minimum": _("The amount is below the smallest charge the card processor takes."),
+    "not_representable": _("The card processor cannot charge this amount exactly."),
 }
+# Declines that trying the same card again cannot change (and card networks penalise
+# retrying): an automatic charge is given up at once, and the customer asked to pay.
+FINAL_DECLINES = frozenset({"fraud", "below_minimum", "not_representable"})
 
 
 class PaymentMethod(PostalAddress):
@@ -59,6 +69,8 @@ class PaymentMethod(PostalAddress):
     exp_month = models.PositiveSmallIntegerField(_("expiry month"), null=True, blank=True)
     exp_year = models.PositiveSmallIntegerField(_("expiry year"), null=True, blank=True)
     holder = models.CharField(_("card holder"), max_length=100, blank=True)
+    # The gateway's fingerprint of the card number: the same card added twice is recognised.
+    fingerprint = models.CharField(_("card fingerprint"), max_length=64, blank=True)
 
     contact_email = models.EmailField(
         _("contact email"), help_text=_("Where the status changes of this card are emailed.")
@@ -228,13 +240,19 @@ class Payment(PostalAddress):
         # The gateway was called and has not answered for sure yet (or the answer was lost).
         PROCESSING = "processing", _("Processing")
         PENDING = "pending", _("Pending")
+        # The bank asks the customer to confirm the payment (3-D Secure).
+        REQUIRES_ACTION = "requires_action", _("Needs your confirmation")
         SUCCEEDED = "succeeded", _("Paid")
         DECLINED = "declined", _("Declined")
         FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled")
 
     # Money that may be moving: it counts against the balance a new payment may pay.
-    IN_FLIGHT: ClassVar[tuple[str, ...]] = (State.PROCESSING, State.PENDING)
+    IN_FLIGHT: ClassVar[tuple[str, ...]] = (
+        State.PROCESSING,
+        State.PENDING,
+        State.REQUIRES_ACTION,
+    )
     FINAL: ClassVar[tuple[str, ...]] = (
         State.SUCCEEDED,
         State.DECLINED,
@@ -324,6 +342,10 @@ class Payment(PostalAddress):
     @property
     def is_final(self) -> bool:
         return self.state in self.FINAL
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.state == self.State.REQUIRES_ACTION
 
 
 class PaymentAllocation(models.Model):
@@ -421,3 +443,28 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.gateway} {self.event_type} {self.event_id}"
+
+
+class GatewayCustomer(models.Model):
+    """An account as a gateway knows it (Stripe's customer): created once, then reused for
+    every card the account puts on file."""
+
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        related_name="gateway_customers",
+        verbose_name=_("account"),
+    )
+    gateway = models.CharField(_("gateway"), max_length=32)
+    reference = models.CharField(_("gateway customer"), max_length=128)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("gateway customer")
+        verbose_name_plural = _("gateway customers")
+        constraints = [
+            models.UniqueConstraint(fields=["account", "gateway"], name="gateway_customer_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.reference}"

@@ -27,12 +27,27 @@ from accounts.locks import account_lock
 from accounts.models import Account, User
 from invoices.money import format_money, has_valid_precision
 
-from .audit import PAYMENT_CANCELLED, PAYMENT_STARTED
+from .audit import PAYMENT_ABANDONED, PAYMENT_CANCELLED, PAYMENT_STARTED
 from .card_checks import BillingAddress, card_expired, check_card_attempts
-from .core import attempt_start, payment_record_outcome
+from .core import (
+    attempt_start,
+    payment_card_give_up,
+    payment_record_outcome,
+    payment_settle_card,
+)
 from .errors import PaymentError
 from .gateway import Unanswered, card_gateway, gateway_ask, gateway_call, paypal_gateway
-from .gateways.base import PAYPAL_CURRENCIES, GatewayResult, InvalidToken, Outcome
+from .gateways.base import (
+    PAYPAL_CURRENCIES,
+    AmountProblemKind,
+    BrowserConfirmedCards,
+    BrowserIntent,
+    DeclineCategory,
+    GatewayRefused,
+    GatewayResult,
+    InvalidToken,
+    Outcome,
+)
 from .gateways.base import PayPalOrderStatus as OrderStatus
 from .locks import payment_lock
 from .models import GatewayAttempt, Payment, WebhookEvent
@@ -89,6 +104,15 @@ def payment_of_form(*, key: str, account: Account) -> Payment | None:
     return payment
 
 
+def _created_concurrently(*, key: str, account: Account) -> Payment:
+    """The payment a concurrent request of the same form created first. A key that belongs to
+    another account's form (a forged one) is refused, never answered with that payment."""
+    payment = payment_of_form(key=key, account=account)
+    if payment is None:
+        raise PaymentError(_("This form was already used. Reload the page and try again."))
+    return payment
+
+
 def _create(**fields: Any) -> Payment | None:
     """The payment, recorded as started; None when a concurrent request with the same key
     created it first."""
@@ -112,6 +136,23 @@ def _create(**fields: Any) -> Payment | None:
 # Paying by card --------------------------------------------------------------------------------
 
 
+def check_card_amount(*, amount: Decimal, currency: str) -> None:
+    """Raise PaymentError for an amount the card processor would refuse (below its minimum,
+    or one it could only take rounded), before anything is recorded or called."""
+    problem = card_gateway().amount_problem(amount, currency)
+    if problem is None:
+        return
+    if problem.kind == AmountProblemKind.BELOW_MINIMUM and problem.minimum is not None:
+        raise PaymentError(
+            _("The card processor takes card payments of at least %(minimum)s.")
+            % {"minimum": format_money(problem.minimum, currency)}
+        )
+    raise PaymentError(
+        _("The card processor cannot take %(amount)s exactly. Change the amount.")
+        % {"amount": format_money(amount, currency)}
+    )
+
+
 def payment_pay_by_card(
     *,
     account: Account,
@@ -133,10 +174,15 @@ def payment_pay_by_card(
     unreadable or expired card, or a balance already being paid.
     """
     existing = payment_of_form(key=key, account=account)
+    gateway = card_gateway()
+    if isinstance(gateway, BrowserConfirmedCards):
+        # The payment was started when the customer pressed Pay (`payment_card_start`) and
+        # the customer confirmed it with the processor; `token` names that intent.
+        return payment_card_finish(account=account, key=key, token=token)
     if existing is not None:
         return existing
     check_card_attempts(account=account, user=by, ip=ip)
-    gateway = card_gateway()
+    check_card_amount(amount=amount, currency=currency)
     try:
         card = gateway.describe_token(token)
     except InvalidToken as error:
@@ -171,7 +217,7 @@ def payment_pay_by_card(
             **address.as_fields(),
         )
         if payment is None:
-            return Payment.objects.get(key=key)
+            return _created_concurrently(key=key, account=account)
         attempt = attempt_start(
             key=f"payment:{payment.pk}:charge",
             gateway=gateway.name,
@@ -191,6 +237,212 @@ def payment_pay_by_card(
     if result is None:
         return Payment.objects.get(pk=payment.pk)
     return payment_record_outcome(payment_id=payment.pk, attempt_id=attempt.pk, result=result)
+
+
+# Paying by a card the customer confirms with the processor in the browser (Stripe) ---------
+
+
+@dataclass(frozen=True)
+class CardPaymentStart:
+    payment: Payment
+    # What the browser confirms the payment with; empty when there is nothing to confirm.
+    client_secret: str
+
+
+def payment_card_start(
+    *,
+    account: Account,
+    by: User,
+    amount: Decimal,
+    currency: str,
+    key: str,
+    address: BillingAddress,
+    eu_supported: bool = False,
+    ip: str | None = None,
+) -> CardPaymentStart:
+    """Pay with Credit Card, with a processor whose card fields confirm in the browser: the
+    payment and its intent at the processor are created for `amount` (decided here, never by
+    the browser); the browser then confirms the intent with the card, and the bank's
+    challenge when it asks, and the form is sent with the intent to record the outcome.
+
+    The same `key` again gives the same payment and intent. Raises PaymentError (and
+    TooManyAttempts) for a bad amount, a balance already being paid, or a processor that
+    cannot be reached (nothing is charged then).
+    """
+    gateway = card_gateway()
+    if not isinstance(gateway, BrowserConfirmedCards):
+        raise PaymentError(_("This card processor takes the card with the form."))
+    existing = payment_of_form(key=key, account=account)
+    if existing is not None:
+        return _card_payment_resume(gateway, existing)
+    check_card_attempts(account=account, user=by, ip=ip)
+    check_card_amount(amount=amount, currency=currency)
+    with transaction.atomic():
+        account = account_lock(account.pk)
+        existing = payment_of_form(key=key, account=account)
+        if existing is not None:
+            return _card_payment_resume(gateway, existing)
+        validate_amount(account=account, amount=amount, currency=currency)
+        payment = _create(
+            account=account,
+            key=key,
+            method=Payment.Method.CARD,
+            state=Payment.State.PROCESSING,
+            amount=amount,
+            currency=currency,
+            gateway=gateway.name,
+            created_by=by,
+            created_ip=ip,
+            **address.as_fields(),
+        )
+        if payment is None:
+            return _card_payment_resume(gateway, _created_concurrently(key=key, account=account))
+        attempt = attempt_start(
+            key=f"payment:{payment.pk}:charge",
+            gateway=gateway.name,
+            kind=GatewayAttempt.Kind.CHARGE,
+            payment=payment,
+        )
+        if eu_supported and not account.eu_supported:
+            account.eu_supported = True
+            account.save(update_fields=["eu_supported"])
+    return _card_payment_open(gateway, payment, attempt)
+
+
+def _card_payment_open(
+    gateway: BrowserConfirmedCards, payment: Payment, attempt: GatewayAttempt
+) -> CardPaymentStart:
+    """Create the payment's intent at the processor (once: the payment's key is the
+    processor's idempotency key) and keep its reference."""
+    try:
+        intent = gateway_ask(
+            lambda: gateway.card_payment_start(
+                amount=payment.amount,
+                currency=payment.currency,
+                idempotency_key=payment.key,
+                metadata={"payment": payment.key, "attempt": attempt.idempotency_key},
+            )
+        )
+    except GatewayRefused as refused:
+        payment_record_outcome(
+            payment_id=payment.pk,
+            attempt_id=attempt.pk,
+            result=GatewayResult(outcome=Outcome.FAILED, message=str(refused)),
+        )
+        raise PaymentError(
+            _("The card processor does not take this payment. Nothing was charged.")
+        ) from refused
+    if isinstance(intent, Unanswered):
+        # Perhaps created, perhaps not (or being created for the same form in another tab):
+        # either way this browser never had what it takes to confirm it, so nothing can be
+        # charged. The same form again asks for it under the same key; a form never sent
+        # again is failed by the settler.
+        payment.refresh_from_db()
+        if payment.reference:
+            return _card_payment_resume(gateway, payment)
+        raise PaymentError(
+            _("The card processor could not be reached. Nothing was charged; try again.")
+        )
+    GatewayAttempt.objects.filter(pk=attempt.pk).update(reference=intent.reference)
+    Payment.objects.filter(pk=payment.pk).update(reference=intent.reference)
+    payment.reference = intent.reference
+    return CardPaymentStart(payment, intent.client_secret)
+
+
+def _card_payment_resume(gateway: BrowserConfirmedCards, payment: Payment) -> CardPaymentStart:
+    """The same form again (a second press of Pay): the same payment, to be confirmed."""
+    if payment.method != Payment.Method.CARD or payment.is_final:
+        return CardPaymentStart(payment, "")
+    attempt = payment.attempts.filter(kind=GatewayAttempt.Kind.CHARGE).order_by("pk").last()
+    if attempt is None:
+        return CardPaymentStart(payment, "")
+    if not payment.reference:
+        return _card_payment_open(gateway, payment, attempt)
+    intent = gateway_ask(lambda: gateway.card_payment_secret(reference=payment.reference))
+    if isinstance(intent, Unanswered):
+        raise PaymentError(
+            _("The card processor could not be reached. Nothing was charged; try again.")
+        )
+    return CardPaymentStart(payment, intent.client_secret)
+
+
+def payment_card_finish(*, account: Account, key: str, token: str) -> Payment:
+    """The customer confirmed (or tried to) the intent of the payment started with the form
+    `key`: record what the processor says became of it, never what the browser says. The
+    same form again changes nothing. Raises PaymentError for another form's intent."""
+    payment = payment_of_form(key=key, account=account)
+    if payment is None or payment.method != Payment.Method.CARD or payment.reference != token:
+        raise PaymentError(_("This form was already used. Reload the page and try again."))
+    if payment.is_final:
+        return payment
+    payment = payment_settle_card(payment=payment)
+    if payment.state == Payment.State.REQUIRES_ACTION:
+        # The bank's challenge left unfinished: the intent is canceled so that the card can
+        # never be confirmed later behind the payment's back (a decline was canceled so).
+        return payment_card_abandon(payment=payment)
+    return payment
+
+
+def payment_card_abandon(
+    *, payment: Payment, decline: DeclineCategory = DeclineCategory.AUTHENTICATION_FAILED
+) -> Payment:
+    """Give up a card payment the customer did not confirm with their bank: its intent at
+    the processor is canceled first, so that nothing can be taken later; if it was taken
+    meanwhile (or is being taken), that is what is recorded. `decline` is why it did not go
+    through (a challenge left unfinished, a charge not confirmed in time). A one-time payment
+    whose intent was never created failed: nothing can have been charged."""
+    if payment.is_final or not isinstance(card_gateway(), BrowserConfirmedCards):
+        return payment
+    attempt = payment.attempts.filter(kind=GatewayAttempt.Kind.CHARGE).order_by("pk").last()
+    if attempt is None:
+        return payment
+    if not payment.reference:
+        return payment_record_outcome(
+            payment_id=payment.pk,
+            attempt_id=attempt.pk,
+            result=GatewayResult(outcome=Outcome.FAILED, message="Never started."),
+        )
+    payment = payment_card_give_up(
+        payment=payment,
+        attempt=attempt,
+        declined=GatewayResult(
+            outcome=Outcome.DECLINED,
+            reference=payment.reference,
+            decline=decline,
+            message="Not confirmed by the customer.",
+        ),
+    )
+    if payment.state == Payment.State.DECLINED:
+        with transaction.atomic():
+            log_action(PAYMENT_ABANDONED, obj=payment, account=payment.account)
+    return payment
+
+
+def payment_card_confirmation(*, payment: Payment) -> BrowserIntent | None:
+    """What the customer's browser needs to confirm a payment the bank asked them to
+    confirm (an automatic charge), or None if there is nothing to confirm (any more)."""
+    gateway = card_gateway()
+    if not isinstance(gateway, BrowserConfirmedCards) or not payment.needs_confirmation:
+        return None
+    intent = gateway_ask(lambda: gateway.card_payment_secret(reference=payment.reference))
+    return None if isinstance(intent, Unanswered) else intent
+
+
+def payment_card_not_confirming(*, payment: Payment) -> Payment:
+    """The customer would rather not confirm the charge their bank asked them to confirm
+    (they pay the balance once instead): its intent is canceled, so that it can never be
+    taken, and the automatic charge goes back to its dunning schedule, as when the time to
+    confirm runs out. If it was confirmed meanwhile, that is what is recorded."""
+    if not payment.needs_confirmation:
+        return payment
+    return payment_card_abandon(payment=payment, decline=DeclineCategory.AUTHENTICATION_REQUIRED)
+
+
+def payment_card_confirmed(*, payment: Payment) -> Payment:
+    """The customer says they confirmed the payment with their bank: ask the processor."""
+    if payment.is_final:
+        return payment
+    return payment_settle_card(payment=payment)
 
 
 # Paying with PayPal ----------------------------------------------------------------------------
@@ -242,7 +494,7 @@ def payment_paypal_start(
                 created_ip=ip,
             )
             if payment is None:
-                payment = Payment.objects.get(key=key)
+                payment = _created_concurrently(key=key, account=account)
     if payment.state != Payment.State.CREATED:
         return PayPalStart(payment, "")
     with translation.override(account.language):
@@ -416,4 +668,61 @@ def paypal_webhook_receive(*, headers: Mapping[str, str], body: bytes) -> str:
         record.save(update_fields=["processed_at"])
         if payment is not None and not payment.is_final:
             payment_paypal_sync_task.delay(payment.pk)
+    return "accepted"
+
+
+# The card processor's webhooks ------------------------------------------------------------------
+
+
+def card_webhook_receive(*, headers: Mapping[str, str], body: bytes) -> str:
+    """Act on a webhook from the card processor once its signature (and its age) is checked.
+
+    A forged, stale or unreadable webhook changes nothing ("ignored"); an event already
+    received is recognised by its id ("duplicate"); an event the portal does not follow is
+    acknowledged and left ("unknown"). For the others the state is read again from the
+    processor's API, never taken from the event ("accepted").
+    """
+    from .cards import payment_method_settle_setup
+    from .refunds import refund_settle
+
+    gateway = card_gateway()
+    event = gateway.verify_webhook(headers=headers, body=body)
+    if event is None or not event.get("id"):
+        return "ignored"
+    subject = gateway.webhook_subject(event)
+    event_id = str(event["id"])[:128]
+    if WebhookEvent.objects.filter(
+        gateway=gateway.name, event_id=event_id, processed_at__isnull=False
+    ).exists():
+        return "duplicate"
+    # Acted on first, and only then recorded as processed: acting is safe to repeat (it asks
+    # the processor and records an outcome once), and a failure on the way leaves the event
+    # to the processor's redelivery instead of losing it.
+    if subject is not None and subject.reference:
+        if subject.kind == "payment":
+            for payment in Payment.objects.filter(
+                reference=subject.reference, state__in=Payment.IN_FLIGHT
+            ):
+                payment_settle_card(payment=payment)
+        elif subject.kind == "setup":
+            payment_method_settle_setup(token=subject.reference)
+        elif subject.kind in ("refund", "refunded_payment"):
+            refund_settle(reference=subject.reference)
+    with transaction.atomic():
+        record, created = WebhookEvent.objects.select_for_update().get_or_create(
+            gateway=gateway.name,
+            event_id=event_id,
+            defaults={
+                "event_type": str(event.get("type", ""))[:64],
+                "resource_id": subject.reference[:128] if subject else "",
+                "processed_at": timezone.now(),
+            },
+        )
+        if record.processed_at is not None and not created:
+            return "duplicate"
+        if record.processed_at is None:
+            record.processed_at = timezone.now()
+            record.save(update_fields=["processed_at"])
+    if subject is None or not subject.reference:
+        return "unknown"
     return "accepted"

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -308,13 +308,30 @@ def refunds_settle(*, now: datetime) -> int:
     return settled
 
 
+def refund_settle(*, reference: str) -> PaymentRefund | None:
+    """The processor says a refund (or a payment's refunds) changed (a webhook): ask it about
+    the refunds of ours still waiting for an answer."""
+    waiting = PaymentRefund.objects.filter(
+        Q(reference=reference) | Q(payment__reference=reference),
+        state__in=[PaymentRefund.State.PROCESSING, PaymentRefund.State.PENDING],
+    ).select_related("payment")
+    settled = None
+    for refund in waiting:
+        settled = _settle(refund)
+    return settled
+
+
 def _settle(refund: PaymentRefund) -> PaymentRefund:
     attempt = GatewayAttempt.objects.get(refund=refund)
     payment = refund.payment
     answer: GatewayResult | None
     if payment.method != Payment.Method.PAYPAL:
         looked_up = gateway_ask(
-            lambda: card_gateway().lookup(idempotency_key=attempt.idempotency_key)
+            lambda: card_gateway().lookup_refund(
+                idempotency_key=attempt.idempotency_key,
+                charge_reference=payment.reference,
+                reference=refund.reference,
+            )
         )
         if isinstance(looked_up, Unanswered):
             return refund

@@ -42,6 +42,18 @@ def amount_in_flight(account: Account, currency: str) -> Decimal:
     return round_money(moving or 0, currency)
 
 
+def amount_awaiting_confirmation(account: Account, currency: str) -> Decimal:
+    """What automatic charges waiting for the customer's confirmation (asked by their bank)
+    would pay in `currency`: part of `amount_in_flight`."""
+    waiting = Payment.objects.filter(
+        account=account,
+        currency=currency,
+        state=Payment.State.REQUIRES_ACTION,
+        method=Payment.Method.CARD_ON_FILE,
+    ).aggregate(total=Sum("amount"))["total"]
+    return round_money(waiting or 0, currency)
+
+
 def amount_payable(account: Account, currency: str) -> Decimal:
     """The most a new payment in `currency` may be: what is owed less what is being paid."""
     return max(amount_owed(account, currency) - amount_in_flight(account, currency), Decimal(0))

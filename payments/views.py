@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import translation
@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.current import AccountRequest, account_required
 
 from .card_checks import BillingAddress
+from .card_fields import card_confirmation_html
 from .cards import payment_method_add, payment_method_remove, payment_method_set_monthly
 from .core import new_key
 from .errors import PaymentError, PaymentMethodError, TooManyAttempts
@@ -30,6 +31,12 @@ from .gateway import card_fields_csp
 from .hooks import payments_page_sections
 from .models import Payment, PaymentAllocation, PaymentMethod, PaymentRefund
 from .one_time import (
+    card_webhook_receive,
+    payment_card_confirmation,
+    payment_card_confirmed,
+    payment_card_finish,
+    payment_card_not_confirming,
+    payment_card_start,
     payment_pay_by_card,
     payment_paypal_cancel,
     payment_paypal_capture,
@@ -38,7 +45,13 @@ from .one_time import (
     paypal_webhook_receive,
 )
 from .receipts import receipt_pdf
-from .selectors import amount_in_flight, amount_owed, amounts_owed, payment_applied
+from .selectors import (
+    amount_awaiting_confirmation,
+    amount_in_flight,
+    amount_owed,
+    amounts_owed,
+    payment_applied,
+)
 
 
 def _with_card_fields[**P](view: Callable[P, HttpResponse]) -> Callable[P, HttpResponse]:
@@ -195,6 +208,7 @@ def _payment_page(
         currency = next(iter(owed), account.currency)
     can_pay = request.membership.can_pay and bool(owed)
     in_flight = amount_in_flight(account, currency) if owed else Decimal(0)
+    awaiting = amount_awaiting_confirmation(account, currency) if in_flight else Decimal(0)
     if can_pay and form is None:
         # What is owed less what is already being paid: the most a payment may be now.
         payable = max(owed[currency] - in_flight, Decimal(0))
@@ -235,7 +249,8 @@ def _payment_page(
             "sections": payments_page_sections(request),
             "owed": owed,
             "currency": currency,
-            "in_flight": in_flight,
+            "in_flight": in_flight - awaiting,
+            "awaiting_confirmation": awaiting,
             "paypal": paypal_accepts(currency),
             "can_pay": can_pay,
             "form": form,
@@ -263,13 +278,93 @@ def payment_page(request: AccountRequest) -> HttpResponse:
     replayed = _replayed(request)
     if replayed is not None:
         return replayed
-    if not (form.is_valid() and card_form.is_valid()):
+    confirmed = _confirmed_in_browser(request)
+    if confirmed is not None:
+        # The amount was checked when the payment started; its outcome is recorded now.
+        try:
+            payment = payment_card_finish(
+                account=account, key=confirmed.key, token=request.POST.get("card_token", "")
+            )
+        except PaymentError as error:
+            form.add_error(None, str(error))
+            return _payment_page(request, form=form, card_form=card_form, status=400)
+    elif not (form.is_valid() and card_form.is_valid()):
         return _payment_page(request, form=form, card_form=card_form, status=400)
+    else:
+        try:
+            payment = _pay_by_card(request, form, card_form)
+        except TooManyAttempts as error:
+            return render(
+                request, "payments/too_many_attempts.html", {"message": str(error)}, status=429
+            )
+        except PaymentError as error:
+            form.add_error(None, str(error))
+            return _payment_page(request, form=form, card_form=card_form, status=400)
+    if payment.state in (Payment.State.DECLINED, Payment.State.FAILED):
+        return _payment_page(request, form=form, card_form=card_form, declined=payment, status=402)
+    return redirect("payments:detail", pk=payment.pk)
+
+
+def _pay_by_card(request: AccountRequest, form: PaymentForm, card_form: CardPaymentForm) -> Payment:
+    return payment_pay_by_card(
+        account=request.account,
+        by=request.user,
+        token=card_form.cleaned_data["card_token"],
+        amount=form.cleaned_data["amount"],
+        currency=form.cleaned_data["currency"],
+        key=form.cleaned_data["key"],
+        address=card_form.billing_address(),
+        eu_supported=card_form.cleaned_data["eu_supported"],
+        ip=get_client_ip_address(request),
+    )
+
+
+def _confirmed_in_browser(request: AccountRequest) -> Payment | None:
+    """The payment whose intent the customer just confirmed in the browser, brought back by
+    its form (its key, and the intent as the card token)."""
+    key, token = request.POST.get("key", ""), request.POST.get("card_token", "")
+    if not key or not token:
+        return None
+    return Payment.objects.filter(
+        key=key,
+        account=request.account,
+        method=Payment.Method.CARD,
+        reference=token,
+        state__in=Payment.IN_FLIGHT,
+    ).first()
+
+
+def _replayed(request: AccountRequest) -> HttpResponse | None:
+    """A form already submitted (double click, refresh, replay): show what it did. The form
+    that brings back the intent the customer just confirmed in the browser is not a replay:
+    it records that payment's outcome."""
+    key = request.POST.get("key", "")
+    payment = Payment.objects.filter(key=key, account=request.account).first() if key else None
+    if payment is None or payment.state == Payment.State.CREATED:
+        return None
+    if _confirmed_in_browser(request) is not None:
+        return None
+    return redirect("payments:detail", pk=payment.pk)
+
+
+@require_POST
+@account_required
+def card_payment_start(request: AccountRequest) -> JsonResponse:
+    """Pay with Credit Card, with card fields that confirm with the processor in the browser:
+    the payment and its intent for the amount on the form; the browser confirms the intent
+    and then sends the form (`payment_page`)."""
+    _require_pay_role(request)
+    account = request.account
+    form = PaymentForm(request.POST, account=account, currencies=list(amounts_owed(account)))
+    card_form = CardPaymentForm(request.POST, account=account, token_required=False)
+    if not (form.is_valid() and card_form.is_valid()):
+        errors = [*form.errors.values(), *card_form.errors.values()]
+        message = " ".join(str(error) for field_errors in errors for error in field_errors)
+        return JsonResponse({"error": message}, status=400)
     try:
-        payment = payment_pay_by_card(
+        started = payment_card_start(
             account=account,
             by=request.user,
-            token=card_form.cleaned_data["card_token"],
             amount=form.cleaned_data["amount"],
             currency=form.cleaned_data["currency"],
             key=form.cleaned_data["key"],
@@ -278,24 +373,50 @@ def payment_page(request: AccountRequest) -> HttpResponse:
             ip=get_client_ip_address(request),
         )
     except TooManyAttempts as error:
-        return render(
-            request, "payments/too_many_attempts.html", {"message": str(error)}, status=429
-        )
+        return JsonResponse({"error": str(error)}, status=429)
     except PaymentError as error:
-        form.add_error(None, str(error))
-        return _payment_page(request, form=form, card_form=card_form, status=400)
-    if payment.state in (Payment.State.DECLINED, Payment.State.FAILED):
-        return _payment_page(request, form=form, card_form=card_form, declined=payment, status=402)
-    return redirect("payments:detail", pk=payment.pk)
+        return JsonResponse({"error": str(error)}, status=400)
+    return JsonResponse(
+        {"payment_intent": started.payment.reference, "client_secret": started.client_secret}
+    )
 
 
-def _replayed(request: AccountRequest) -> HttpResponse | None:
-    """A form already submitted (double click, refresh, replay): show what it did."""
-    key = request.POST.get("key", "")
-    payment = Payment.objects.filter(key=key, account=request.account).first() if key else None
-    if payment is None or payment.state == Payment.State.CREATED:
-        return None
-    return redirect("payments:detail", pk=payment.pk)
+@require_http_methods(["GET", "POST"])
+@account_required
+@_with_card_fields
+def payment_confirm(request: AccountRequest, pk: int) -> HttpResponse:
+    """A charge the customer's bank asked them to confirm (3-D Secure on an automatic
+    charge): confirmed here with the bank, then recorded from what the processor says."""
+    payment = _get_payment(request, pk)
+    if request.method == "POST":
+        _require_pay_role(request)
+        if "not_confirming" in request.POST:
+            payment = payment_card_not_confirming(payment=payment)
+            if payment.is_final and payment.state != Payment.State.SUCCEEDED:
+                messages.info(
+                    request, _("The charge was not made. You can pay the balance once below.")
+                )
+                return redirect("payments:pay")
+            return redirect("payments:detail", pk=payment.pk)
+        payment = payment_card_confirmed(payment=payment)
+        return redirect("payments:detail", pk=payment.pk)
+    if not payment.needs_confirmation:
+        return redirect("payments:detail", pk=payment.pk)
+    intent = payment_card_confirmation(payment=payment) if request.membership.can_pay else None
+    return render(
+        request,
+        "payments/payment_confirm.html",
+        {
+            "section": "payments",
+            "payment": payment,
+            "can_pay": request.membership.can_pay,
+            "confirmation": (
+                card_confirmation_html(request=request, payment=payment, intent=intent)
+                if intent is not None
+                else ""
+            ),
+        },
+    )
 
 
 @require_POST
@@ -392,6 +513,15 @@ def payment_receipt_pdf(request: AccountRequest, pk: int) -> HttpResponse:
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="receipt-{payment.pk}.pdf"'
     return response
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def card_webhook(request: HttpRequest) -> HttpResponse:
+    """The card processor's webhooks (Stripe's): believed only with a valid, fresh signature."""
+    outcome = card_webhook_receive(headers=request.headers, body=request.body)
+    return HttpResponse(outcome, status=400 if outcome == "ignored" else 200)
 
 
 @csrf_exempt

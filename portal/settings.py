@@ -242,6 +242,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "billing.autocharges_due",
         "schedule": crontab(minute=20),
     },
+    "billing-confirmations": {
+        # Automatic charges the bank asked the customer to confirm: reminders, deadlines.
+        "task": "billing.autocharges_confirmation_sweep",
+        "schedule": crontab(minute=40),
+    },
     "accounts-outbox-sweep": {
         "task": "accounts.outbox_sweep",
         "schedule": crontab(minute="*/5"),
@@ -284,6 +289,24 @@ CARD_ESCALATE_AFTER_HOURS = env.int("CARD_ESCALATE_AFTER_HOURS", default=20)
 CARD_PROMISE_HOURS = env.int("CARD_PROMISE_HOURS", default=24)
 CARD_EXPIRY_WARNING_DAYS = env.int("CARD_EXPIRY_WARNING_DAYS", default=30)
 
+# Stripe (CARD_GATEWAY=stripe): the keys of the Stripe account, the secret of the webhook
+# endpoint (SITE_URL + /payments/stripe/webhook/), and the API version the portal is built
+# for (never the account's default). STRIPE_API_BASE and STRIPE_JS_URL point elsewhere only
+# in the tests (a Stripe-compatible server).
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
+STRIPE_API_VERSION = "2026-10-28.endive"
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
+# An automatic charge the bank asks the customer to confirm waits this long for them.
+STRIPE_CONFIRMATION_DAYS = env.int("STRIPE_CONFIRMATION_DAYS", default=7)
+if CARD_GATEWAY == "stripe" and not (STRIPE_SECRET_KEY and STRIPE_PUBLISHABLE_KEY):
+    raise ImproperlyConfigured(
+        "CARD_GATEWAY=stripe needs STRIPE_SECRET_KEY and STRIPE_PUBLISHABLE_KEY."
+    )
+
 # PayPal: the sandbox's approval page unless PayPal REST credentials are given, in which case
 # the Orders v2 API at PAYPAL_API_URL (PayPal's own sandbox by default; the live API is
 # https://api-m.paypal.com). PAYPAL_WEBHOOK_ID is the id PayPal gave the portal's webhook.
@@ -311,6 +334,9 @@ if SANDBOX_GATEWAY:
 # how long a PayPal order may wait for the customer's approval before it is given up.
 PAYMENT_SETTLE_AFTER_SECONDS = env.int("PAYMENT_SETTLE_AFTER_SECONDS", default=60)
 PAYMENT_PAYPAL_APPROVAL_HOURS = env.int("PAYMENT_PAYPAL_APPROVAL_HOURS", default=3)
+# A one-time card payment the customer started confirming with the bank (3-D Secure) and
+# never finished is given up, and the processor's intent canceled, after this long.
+PAYMENT_CARD_CONFIRMATION_MINUTES = env.int("PAYMENT_CARD_CONFIRMATION_MINUTES", default=60)
 PAYMENTS_PER_PAGE = env.int("PAYMENTS_PER_PAGE", default=20)
 
 # The monthly cycle: a declined automatic charge is tried again this many days after the first
@@ -380,5 +406,8 @@ LOGGING = {
         "axes": {"level": "WARNING"},
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
+        # stripe-python logs every request at INFO, and the parameters sent at DEBUG.
+        "stripe": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
     },
 }

@@ -25,6 +25,8 @@ class SandboxCard(models.Model):
     exp_month = models.PositiveSmallIntegerField()
     exp_year = models.PositiveSmallIntegerField()
     holder = models.CharField(max_length=100)
+    # The same number gives the same fingerprint (a keyed hash: the number is not kept).
+    fingerprint = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     token_used_at = models.DateTimeField(null=True, blank=True)
 

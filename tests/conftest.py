@@ -231,3 +231,13 @@ def pay_by_card(card_token: TokenFn) -> Callable[..., Payment]:
         )
 
     return _pay
+
+
+# Stripe (localstripe), for the tests of the Stripe adapter and journeys.
+from tests.payments.stripe_support import (  # noqa: E402, F401
+    localstripe,
+    monthly_stripe,
+    stripe_browser,
+    stripe_gateway,
+    stripe_line,
+)

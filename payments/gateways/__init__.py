@@ -20,6 +20,7 @@ from .base import CardGateway, PayPalGateway
 
 CARD_ADAPTERS = {
     "sandbox": "payments.gateways.sandbox.SandboxGateway",
+    "stripe": "payments.gateways.stripe.StripeGateway",
 }
 PAYPAL_ADAPTERS = {
     "sandbox": "payments.gateways.sandbox.SandboxPayPal",

@@ -9,7 +9,7 @@ real money (`live`): `manage.py check --deploy` warns about one that does not.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -22,6 +22,8 @@ class Outcome(StrEnum):
     DECLINED = "declined"
     # The gateway answered that it could not process the request; nothing happened.
     FAILED = "failed"
+    # The bank asks the customer to confirm (3-D Secure): nothing moves until they do.
+    REQUIRES_ACTION = "requires_action"
 
 
 class DeclineCategory(StrEnum):
@@ -30,12 +32,25 @@ class DeclineCategory(StrEnum):
     EXPIRED_CARD = "expired_card"
     INCORRECT_CVC = "incorrect_cvc"
     PROCESSING_ERROR = "processing_error"
+    # The bank's check of the customer (3-D Secure) failed or was abandoned.
+    AUTHENTICATION_FAILED = "authentication_failed"
+    # The bank asked the customer to confirm an automatic charge, and it was not confirmed.
+    AUTHENTICATION_REQUIRED = "authentication_required"
     # Fraud-class declines are only ever shown to the customer as "declined".
     FRAUD = "fraud"
+    # An amount the processor does not take (`amount_problem`), refused before any call.
+    BELOW_MINIMUM = "below_minimum"
+    NOT_REPRESENTABLE = "not_representable"
 
 
 class GatewayTimeout(Exception):
-    """No answer in time: the request may or may not have been carried out."""
+    """No answer in time: the request may or may not have been carried out. `reference` is
+    the gateway's id of what the request acted on, when the caller already knew it (a
+    payment created, then confirmed): the look-up that settles it asks by that id."""
+
+    def __init__(self, message: str = "", *, reference: str = "") -> None:
+        super().__init__(message)
+        self.reference = reference
 
 
 class InvalidToken(Exception):
@@ -44,6 +59,11 @@ class InvalidToken(Exception):
 
 class GatewayUnavailable(Exception):
     """The gateway could not be reached: the request was not carried out."""
+
+
+class GatewayRefused(Exception):
+    """The gateway refused the request as made (an amount it does not take): nothing was
+    done, and the same request would be refused again."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +75,8 @@ class Card:
     exp_month: int
     exp_year: int
     holder: str = ""
+    # The same card gives the same fingerprint, whoever adds it (never the number itself).
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,9 +120,18 @@ class CardGateway(Protocol):
         ...
 
     def charge(
-        self, *, credential: str, amount: Decimal, currency: str, idempotency_key: str
+        self,
+        *,
+        credential: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+        on_reference: Callable[[str], None] | None = None,
     ) -> GatewayResult:
-        """Charge a card on file through its stored credential."""
+        """Charge a card on file through its stored credential. A gateway that gives the
+        charge an id before it can move money calls `on_reference` with it first, so that
+        the caller records it (and a worker that dies before the answer leaves a charge
+        that is found by its id)."""
         ...
 
     def charge_token(
@@ -113,8 +144,106 @@ class CardGateway(Protocol):
         self, *, charge_reference: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> GatewayResult: ...
 
-    def lookup(self, *, idempotency_key: str) -> GatewayResult | None:
-        """What became of an earlier request, or None if the gateway never received it."""
+    def lookup(
+        self, *, idempotency_key: str, reference: str = "", credential: str = ""
+    ) -> GatewayResult | None:
+        """What became of an earlier request (found by its reference when one is known, else
+        by its idempotency key, among the charges of `credential`'s card when it was a card
+        on file), or None if the gateway never received it."""
+        ...
+
+    def lookup_refund(
+        self, *, idempotency_key: str, charge_reference: str, reference: str = ""
+    ) -> GatewayResult | None:
+        """What became of an earlier refund of `charge_reference`, or None if never received."""
+        ...
+
+    def amount_problem(self, amount: Decimal, currency: str) -> AmountProblem | None:
+        """Why the processor would refuse to charge `amount` (below its minimum, say)."""
+        ...
+
+    def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> dict[str, Any] | None:
+        """The webhook's event when its signature is the processor's; None for anything else."""
+        ...
+
+    def webhook_subject(self, event: Mapping[str, Any]) -> WebhookSubject | None:
+        """What a verified event is about, or None for an event the portal does not follow."""
+        ...
+
+
+class AmountProblemKind(StrEnum):
+    BELOW_MINIMUM = "below_minimum"
+    NOT_REPRESENTABLE = "not_representable"
+
+
+@dataclass(frozen=True)
+class AmountProblem:
+    kind: AmountProblemKind
+    # The smallest amount the processor takes, for BELOW_MINIMUM.
+    minimum: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class WebhookSubject:
+    """A webhook event's object: a payment ("payment"), a card being set up ("setup") or a
+    refund ("refund"), by the processor's reference."""
+
+    kind: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class BrowserIntent:
+    """An intent created on the server and confirmed by the customer's browser with the
+    processor (a Stripe SetupIntent or PaymentIntent): its reference and the secret the
+    browser confirms it with (never stored)."""
+
+    reference: str
+    client_secret: str
+    # The card to confirm with, when the processor needs it given again (an automatic
+    # charge the bank asked the customer to confirm).
+    payment_method: str = ""
+
+
+@runtime_checkable
+class BrowserConfirmedCards(Protocol):
+    """A card gateway whose fields confirm with the processor in the browser, with the
+    bank's challenge when it asks (Stripe). Saving a card starts with a setup intent for the
+    account's customer at the processor; paying once starts with a payment intent for the
+    amount, created by the server when the customer presses Pay; a charge the bank asked
+    the customer to confirm is confirmed on a page of its own (`confirmation_template`)."""
+
+    confirmation_template: str
+
+    def customer_create(
+        self, *, name: str, email: str, reference: str, idempotency_key: str
+    ) -> str:
+        """The processor's customer for an account; its id."""
+        ...
+
+    def card_setup_start(self, *, customer: str, idempotency_key: str) -> BrowserIntent: ...
+
+    def card_setup_customer(self, *, token: str) -> str:
+        """The customer a card setup was started for; raises InvalidToken for an unknown one."""
+        ...
+
+    def card_payment_start(
+        self,
+        *,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> BrowserIntent: ...
+
+    def card_payment_secret(self, *, reference: str) -> BrowserIntent:
+        """The secret to confirm an existing payment intent with (a charge the bank asked the
+        customer to confirm)."""
+        ...
+
+    def card_payment_cancel(self, *, reference: str) -> GatewayResult:
+        """Cancel a payment intent nobody will confirm; the answer is its final state (a
+        success if it succeeded meanwhile)."""
         ...
 
 

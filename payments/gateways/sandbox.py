@@ -6,7 +6,7 @@ by idempotency keys, and turns its answers and time-outs into the gateway interf
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +17,7 @@ from sandbox_gateway import paypal, processor
 from sandbox_gateway.models import SandboxPayPalOrder
 
 from .base import (
+    AmountProblem,
     Card,
     DeclineCategory,
     GatewayResult,
@@ -26,6 +27,7 @@ from .base import (
     Outcome,
     PayPalOrder,
     PayPalOrderStatus,
+    WebhookSubject,
 )
 
 
@@ -85,14 +87,22 @@ class SandboxGateway:
             exp_month=card.exp_month,
             exp_year=card.exp_year,
             holder=card.holder,
+            fingerprint=card.fingerprint,
         )
 
     def verify_card(self, *, token: str, idempotency_key: str) -> GatewayResult:
         return _result(processor.verify(token=token, key=idempotency_key))
 
     def charge(
-        self, *, credential: str, amount: Decimal, currency: str, idempotency_key: str
+        self,
+        *,
+        credential: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+        on_reference: Callable[[str], None] | None = None,
     ) -> GatewayResult:
+        # One call, found again by its key: there is no id before the answer.
         return self._charge(
             credential=credential, amount=amount, currency=currency, key=idempotency_key
         )
@@ -120,9 +130,27 @@ class SandboxGateway:
             )
         )
 
-    def lookup(self, *, idempotency_key: str) -> GatewayResult | None:
+    def lookup(
+        self, *, idempotency_key: str, reference: str = "", credential: str = ""
+    ) -> GatewayResult | None:
         answer = processor.lookup(idempotency_key)
         return _result(answer) if answer else None
+
+    def lookup_refund(
+        self, *, idempotency_key: str, charge_reference: str, reference: str = ""
+    ) -> GatewayResult | None:
+        return self.lookup(idempotency_key=idempotency_key)
+
+    def amount_problem(self, amount: Decimal, currency: str) -> AmountProblem | None:
+        # The sandbox takes any amount in the currency's unit.
+        return None
+
+    def verify_webhook(self, *, headers: Mapping[str, str], body: bytes) -> dict[str, Any] | None:
+        # The sandbox sends no card webhooks; anything claiming to be one is not believed.
+        return None
+
+    def webhook_subject(self, event: Mapping[str, Any]) -> WebhookSubject | None:
+        return None
 
 
 def _order(order: SandboxPayPalOrder) -> PayPalOrder:

@@ -374,10 +374,11 @@ def test_a_partial_automatic_charge_charges_the_rest_later(
 def test_a_decline_long_after_the_first_is_retried_a_day_later_not_at_once(
     account: Account, owner: User, hosting: RecurringCharge, monthly
 ) -> None:
-    monthly("4000000000000341")
+    first = monthly("4000000000000341")
     run(date(2026, 10, 1))  # first decline, 1 October
     charge = AutoCharge.objects.get()
-    # Weeks later the customer makes another card monthly; it declines too.
+    # Weeks later the customer puts the card on file again (it declines again), as monthly.
+    payment_method_remove(payment_method=first, by=owner)
     again = monthly("4000000000000341")
     payment_method_set_monthly(payment_method=again, by=owner)
     later = timezone.now() + timedelta(minutes=1)

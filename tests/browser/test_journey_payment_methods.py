@@ -23,12 +23,19 @@ def test_customer_adds_a_card_a_representative_approves_it(
     expect(page.get_by_label("Address", exact=True)).to_have_value("浦东新区世纪大道100号")
     expect(page.get_by_label("City")).to_have_value("上海市")
     page.get_by_label("Contact email").fill("cards@example.com")
+    # The demo's monthly card is already on file: the same card again is refused.
     fill_card(page, "4242 4242 4242 4242")
+    page.get_by_role("button", name="Add Credit Card").click()
+    expect(page.get_by_role("alert")).to_contain_text("This card is already on file")
+
+    page.get_by_label("Use company information").check()
+    page.get_by_label("Contact email").fill("cards@example.com")
+    fill_card(page, "3782 822463 10005", cvc="1234")
     page.get_by_role("button", name="Add Credit Card").click()
 
     expect(page.get_by_text("pending verification")).to_be_visible()
     rows = page.get_by_test_id("card-table").locator("tbody tr")
-    new_card = rows.filter(has_text="Visa •••• 4242").filter(has_text="Pending")
+    new_card = rows.filter(has_text="American Express •••• 0005").filter(has_text="Pending")
     expect(new_card).to_have_count(1)
 
     # The account representative approves it in the admin.
@@ -36,7 +43,7 @@ def test_customer_adds_a_card_a_representative_approves_it(
     admin_sign_in(rep, "rep@example.com", "rep-pass-2026", totp_secret="JBSWY3DPEHPK3PXP")
     expect(rep.get_by_text("Site administration")).to_be_visible()
     rep.goto("/admin/payments/paymentmethod/?queue=awaiting")
-    rep.get_by_role("row").filter(has_text="Visa •••• 4242").get_by_role("checkbox").check()
+    rep.get_by_role("row").filter(has_text="•••• 0005").get_by_role("checkbox").check()
     rep.get_by_label("Action:").select_option("approve")
     rep.get_by_role("button", name="Run").click()
     expect(rep.get_by_text("Approved 1 card.")).to_be_visible()
@@ -53,9 +60,9 @@ def test_customer_adds_a_card_a_representative_approves_it(
     # The contact given with the card hears of each change, in the account's language.
     subjects = [m.subject for m in mail.outbox if m.to == ["cards@example.com"]]
     assert subjects == [
-        "您尾号为 4242 的信用卡正在验证",
-        "您尾号为 4242 的信用卡等待批准",
-        "您尾号为 4242 的信用卡已通过验证",
+        "您尾号为 0005 的信用卡正在验证",
+        "您尾号为 0005 的信用卡等待批准",
+        "您尾号为 0005 的信用卡已通过验证",
     ]
 
 

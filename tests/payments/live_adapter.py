@@ -1,8 +1,9 @@
 """A card gateway adapter that says it moves real money, for the configuration tests only.
 
-The gap it fills: until a real card processor's adapter lands (Stripe), the only card
-adapter is the sandbox, and the tests of a production configuration (`check --deploy`, the
-sandbox app left out) need one that is not. It is loaded, never called.
+The gap it fills: the tests of a production configuration (`check --deploy`, the sandbox
+app left out, a gateway loaded by its dotted path) need a card adapter that says it moves
+real money without a real processor's keys or its settings checks. It is loaded, never
+called.
 """
 
 from __future__ import annotations

@@ -177,11 +177,11 @@ def test_card_testing_is_stopped_before_the_gateway_is_called(
     account: Account, owner: User, card_token, settings
 ) -> None:
     settings.CARD_NEW_PER_WINDOW = 2
-    for _ in range(2):
+    for number in ("4000000000000002", "4000000000009995"):
         payment_method_add(
             account=account,
             by=owner,
-            token=card_token("4000000000000002"),
+            token=card_token(number),
             address=BillingAddress.of_account(account),
             contact_email="a@example.com",
         )
@@ -206,3 +206,18 @@ def test_removing_the_monthly_card_leaves_none(
     assert (method.state, method.is_monthly) == (State.REMOVED, False)
     assert mail.outbox == []  # sent by the worker after commit, not inline
     assert OutboundEmail.objects.filter(key__endswith=".removed").exists()
+
+
+def test_the_same_card_cannot_be_put_on_file_twice(
+    account: Account, owner: User, other_account: Account, stranger: User, add_card, card_token
+) -> None:
+    first = add_card(account, owner, "4242424242424242")
+    with pytest.raises(PaymentMethodError, match="already on file"):
+        add_card(account, owner, "4242424242424242")
+    assert PaymentMethod.objects.filter(account=account).count() == 1
+    # Another account may have the same card; and once removed, it may be added again.
+    add_card(other_account, stranger, "4242424242424242")
+    payment_method_remove(payment_method=first, by=owner)
+    again = add_card(account, owner, "4242424242424242")
+    assert again.fingerprint == first.fingerprint and again.pk != first.pk
+    assert "4242424242424242" not in first.fingerprint

@@ -167,6 +167,9 @@ PORTAL_FORMS = [
     ("payments:add", {}),
     ("payments:pay", {"amount": "10.00", "currency": "USD", "key": "k" * 32}),
     ("payments:paypal_start", {"amount": "10.00", "currency": "USD", "key": "k" * 32}),
+    ("payments:card_start", {"amount": "10.00", "currency": "USD", "key": "k" * 32}),
+    ("payments:confirm", {}),
+    ("payments:stripe_webhook", {}),
     ("accounts:settings", {}),
     ("login", {}),
     ("password_reset", {}),
@@ -186,7 +189,8 @@ def test_card_numbers_posted_to_any_portal_form_are_refused_and_kept_nowhere(
         {"address_line1": f"{number[:4]} {number[4:8]} {number[8:12]} {number[12:]}"},
         {"contact_email": "a@example.com", "security_code": cvc},
     ):
-        response = owner_client.post(reverse(name), {**_form(), **payload, **extra})
+        url = reverse(name, args=[1]) if name == "payments:confirm" else reverse(name)
+        response = owner_client.post(url, {**_form(), **payload, **extra})
         assert response.status_code == 400
         assert "never sent to this portal" in response.content.decode()
     assert number not in caplog.text and cvc not in caplog.text

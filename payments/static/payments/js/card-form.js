@@ -1,7 +1,7 @@
 // Add Credit Card and Pay with Credit Card: fills the billing address from the company
 // information, and asks the gateway's card fields for a single-use token before submitting.
 // The card fields and how they make a token belong to the gateway adapter's own script
-// (its card fields template), which defines window.cardFields = { tokenize() }: a promise of
+// (its card fields template), which defines window.cardFields = { tokenize(form) }: a promise of
 // the token, or of null when the fields show the customer what to correct.
 (() => {
   const form = document.querySelector("form[data-card-form]");
@@ -36,7 +36,7 @@
     if (submitting || !window.cardFields) return;
     submitting = true;
     try {
-      const token = await window.cardFields.tokenize();
+      const token = await window.cardFields.tokenize(form);
       if (!token) return;
       form.elements.namedItem("card_token").value = token;
       for (const name of addressNames) {
