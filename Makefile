@@ -66,7 +66,7 @@ test: export SECRET_KEY ?= test-only-secret-key-not-for-production-0123456789abc
 test: export SECURE_SSL_REDIRECT ?= 0
 test: export SECURE_COOKIES ?= 0
 test: install test-system-packages
-	$(UV) run --frozen pytest $(PYTEST_ARGS)
+	$(UV) run --frozen pytest --create-db $(PYTEST_ARGS)
 
 worker: install
 	$(UV) run --frozen celery -A portal worker --loglevel=INFO
