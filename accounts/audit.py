@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import models
 from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from .models import Account, AuditEntry, User
 
@@ -69,3 +70,23 @@ def log_action(
         object_id=str(obj.pk),
         data=data,
     )
+
+
+# The account's team (accounts/team.py).
+TEAM_INVITED = audit_action("accounts.team.invited", _("Someone was invited to the account"))
+TEAM_INVITATION_REVOKED = audit_action("accounts.team.revoked", _("An invitation was withdrawn"))
+TEAM_JOINED = audit_action("accounts.team.joined", _("An invitation was accepted"))
+TEAM_ROLE_CHANGED = audit_action("accounts.team.role_changed", _("A member's role was changed"))
+TEAM_REMOVED = audit_action("accounts.team.removed", _("A member was removed from the account"))
+
+# Two-factor sign-in (accounts/two_factor.py).
+TWO_FACTOR_ENABLED = audit_action("accounts.user.two_factor_on", _("Two-factor sign-in turned on"))
+TWO_FACTOR_DISABLED = audit_action(
+    "accounts.user.two_factor_off", _("Two-factor sign-in turned off")
+)
+TWO_FACTOR_RECOVERY_CODES = audit_action(
+    "accounts.user.recovery_codes", _("New recovery codes made")
+)
+ACCOUNT_TWO_FACTOR_REQUIRED = audit_action(
+    "accounts.account.two_factor_required", _("Two-factor sign-in required (or not) of every user")
+)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -142,6 +143,11 @@ class Account(PostalAddress):
         default=settings.LANGUAGE_CODE,
         help_text=_("The language of the account's emails and invoice documents."),
     )
+    require_two_factor = models.BooleanField(
+        _("require two-factor sign-in"),
+        default=False,
+        help_text=_("Every user of the account signs in with a second factor."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     members = models.ManyToManyField(
@@ -208,6 +214,46 @@ class Membership(models.Model):
     def can_pay(self) -> bool:
         """Owners and billing users manage cards and make payments; viewers only look."""
         return self.role in (self.Role.OWNER, self.Role.BILLING)
+
+
+class Invitation(models.Model):
+    """An owner's invitation of someone, by email, to join the account with a role. The
+    link's token is kept only as its hash; it is good once, until it expires."""
+
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="invitations", verbose_name=_("account")
+    )
+    email = models.EmailField(_("email address"))
+    role = models.CharField(_("role"), max_length=16, choices=Membership.Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="+", verbose_name=_("invited by")
+    )
+    created_at = models.DateTimeField(_("invited"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("accepted by"),
+    )
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["account", "email"], name="accounts_invitation_email")]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.account} ({self.get_role_display()})"
+
+    def is_open(self, now: datetime) -> bool:
+        """Not accepted, not revoked, not expired: the link still works."""
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > now
 
 
 class AuditEntry(models.Model):

@@ -1,17 +1,66 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
+from django_otp import login as otp_login_device
 
+from .audit import describe_action
 from .current import AccountRequest, account_required, switch_account
-from .forms import CompanyInfoForm, SwitchAccountForm
-from .models import Membership
+from .forms import (
+    CodeForm,
+    CompanyInfoForm,
+    InviteForm,
+    NewMemberForm,
+    RoleForm,
+    SecurityForm,
+    SwitchAccountForm,
+)
+from .models import AuditEntry, Invitation, Membership, User
 from .services import account_update_company_info
+from .team import (
+    TeamError,
+    invitation_for,
+    team_accept,
+    team_accept_as_new_user,
+    team_change_role,
+    team_invitations,
+    team_invite,
+    team_remove,
+    team_revoke,
+)
+from .two_factor import (
+    CodeCheck,
+    TwoFactorError,
+    account_require_two_factor,
+    has_two_factor,
+    recovery_codes_left,
+    recovery_codes_renew,
+    totp_confirm,
+    totp_qr_svg,
+    totp_secret,
+    totp_start,
+    two_factor_disable,
+    two_factor_required,
+    verify_second_factor,
+)
+
+# How many of the team's latest changes the Settings page lists.
+TEAM_ACTIVITY_ROWS = 20
 
 
 @require_http_methods(["GET", "POST"])
@@ -38,16 +87,191 @@ def settings_view(request: AccountRequest) -> HttpResponse:
     )
 
 
-def _context(request: AccountRequest, form: CompanyInfoForm | None = None) -> dict[str, object]:
+def _context(
+    request: AccountRequest,
+    form: CompanyInfoForm | None = None,
+    invite_form: InviteForm | None = None,
+) -> dict[str, object]:
     account = request.account
+    owner = request.membership.can_manage_account
+    activity = (
+        AuditEntry.objects.filter(account=account, action__startswith="accounts.team.")
+        .select_related("actor")
+        .order_by("-created_at", "-pk")[:TEAM_ACTIVITY_ROWS]
+        if owner
+        else []
+    )
     return {
         "form": form,
         "account": account,
-        "can_edit": request.membership.can_manage_account,
+        "can_edit": owner,
         "memberships": Membership.objects.filter(account=account)
         .select_related("user")
         .order_by("user__email"),
+        "roles": Membership.Role.choices,
+        "invite_form": invite_form or (InviteForm() if owner else None),
+        "invitations": team_invitations(account) if owner else [],
+        "activity": [(entry, describe_action(entry.action)) for entry in activity],
+        "security_form": SecurityForm(initial={"require_two_factor": account.require_two_factor})
+        if owner
+        else None,
+        "require_two_factor": account.require_two_factor,
     }
+
+
+def _settings_page(request: AccountRequest, *, status: int = 200, **forms: object) -> HttpResponse:
+    form = CompanyInfoForm(instance=request.account)
+    if not request.membership.can_manage_account:
+        for field in form.fields.values():
+            field.disabled = True
+    context = {**_context(request, form=form, **forms), "section": "settings"}  # type: ignore[arg-type]
+    return render(request, "accounts/settings.html", context, status=status)
+
+
+def _team_change(request: AccountRequest, change: Callable[[], object], done: str) -> HttpResponse:
+    if not request.membership.can_manage_account:
+        raise PermissionDenied
+    try:
+        change()
+    except TeamError as error:
+        messages.error(request, str(error))
+        return redirect(reverse("accounts:settings") + "#team-heading")
+    messages.success(request, done)
+    return redirect(reverse("accounts:settings") + "#team-heading")
+
+
+@require_POST
+@account_required
+def team_invite_view(request: AccountRequest) -> HttpResponse:
+    """An owner invites someone by email, with a role."""
+    if not request.membership.can_manage_account:
+        raise PermissionDenied
+    form = InviteForm(request.POST)
+    if not form.is_valid():
+        return _settings_page(request, invite_form=form, status=400)
+    try:
+        sent = team_invite(
+            account=request.account,
+            by=request.user,
+            email=form.cleaned_data["email"],
+            role=form.cleaned_data["role"],
+        )
+    except TeamError as error:
+        form.add_error("email", str(error))
+        return _settings_page(request, invite_form=form, status=400)
+    messages.success(
+        request,
+        _("An invitation was sent to %(email)s.") % {"email": sent.invitation.email},
+    )
+    return redirect(reverse("accounts:settings") + "#team-heading")
+
+
+@require_POST
+@account_required
+def team_role_view(request: AccountRequest, pk: int) -> HttpResponse:
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest()
+    get_object_or_404(Membership, pk=pk, account=request.account)
+    return _team_change(
+        request,
+        lambda: team_change_role(
+            account=request.account,
+            by=request.user,
+            membership_id=pk,
+            role=form.cleaned_data["role"],
+        ),
+        _("The role was changed."),
+    )
+
+
+@require_POST
+@account_required
+def team_remove_view(request: AccountRequest, pk: int) -> HttpResponse:
+    membership = get_object_or_404(Membership, pk=pk, account=request.account)
+    leaving = membership.user_id == request.user.pk
+    response = _team_change(
+        request,
+        lambda: team_remove(account=request.account, by=request.user, membership_id=pk),
+        _("You left the account.") if leaving else _("The member was removed."),
+    )
+    if leaving and not Membership.objects.filter(pk=pk).exists():
+        return redirect("home")
+    return response
+
+
+@require_POST
+@account_required
+def team_revoke_view(request: AccountRequest, pk: int) -> HttpResponse:
+    get_object_or_404(Invitation, pk=pk, account=request.account)
+    return _team_change(
+        request,
+        lambda: team_revoke(account=request.account, by=request.user, invitation_id=pk),
+        _("The invitation was withdrawn."),
+    )
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def invitation_view(request: HttpRequest, token: str) -> HttpResponse:
+    """The link of an invitation: accept it as the signed-in user of the invited address,
+    or, for an address without a user, choose a password and join."""
+    invitation = invitation_for(token)
+    now = timezone.now()
+    if invitation is None or not invitation.is_open(now):
+        return render(
+            request,
+            "accounts/invitation.html",
+            {"invitation": invitation, "closed": True},
+            status=404 if invitation is None else 410,
+        )
+    user = request.user if request.user.is_authenticated else None
+    has_user = User.objects.filter(email__iexact=invitation.email).exists()
+    new_member = (
+        NewMemberForm(request.POST or None, email=invitation.email)
+        if user is None and not has_user
+        else None
+    )
+    if request.method == "POST":
+        try:
+            if user is not None:
+                membership = team_accept(token=token, user=user)
+            elif new_member is not None and new_member.is_valid():
+                membership, created = team_accept_as_new_user(
+                    token=token,
+                    full_name=new_member.cleaned_data["full_name"],
+                    password=new_member.cleaned_data["password1"],
+                )
+                login(request, created, backend="django.contrib.auth.backends.ModelBackend")
+            else:
+                membership = None
+        except TeamError as error:
+            messages.error(request, str(error))
+            membership = None
+        if membership is not None:
+            switch_account(request, membership.account)
+            messages.success(
+                request,
+                _("You joined %(company)s as %(role)s.")
+                % {
+                    "company": membership.account.company_name,
+                    "role": membership.get_role_display(),
+                },
+            )
+            return redirect("home")
+    return render(
+        request,
+        "accounts/invitation.html",
+        {
+            "invitation": invitation,
+            "signed_in_as": user,
+            "wrong_user": user is not None and user.email.lower() != invitation.email,
+            "has_user": has_user,
+            "new_member": new_member,
+            "login_url": reverse("login") + "?" + urlencode({"next": request.path}),
+        },
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @require_POST
@@ -85,3 +309,153 @@ def locked_out(
         },
         status=429,
     )
+
+
+# Two-factor sign-in ------------------------------------------------------------------------
+
+
+def _signed_in(request: HttpRequest) -> User:
+    """The signed-in user (LoginRequiredMiddleware lets no one else reach these views)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied
+    return user
+
+
+def _wrong_code(form: CodeForm, checked: CodeCheck) -> None:
+    if checked.wait_seconds:
+        form.add_error(
+            "code",
+            ngettext(
+                "Too many wrong codes. Wait %(seconds)s second and try again.",
+                "Too many wrong codes. Wait %(seconds)s seconds and try again.",
+                checked.wait_seconds,
+            )
+            % {"seconds": checked.wait_seconds},
+        )
+    else:
+        form.add_error("code", _("That code is not right. Try the one your app shows now."))
+
+
+def _safe_next(request: HttpRequest) -> str:
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return next_url
+    return reverse("home")
+
+
+@require_http_methods(["GET", "POST"])
+def two_factor_view(request: HttpRequest) -> HttpResponse:
+    """Account > Two-factor sign-in: on or off, recovery codes, and turning it off."""
+    user = _signed_in(request)
+    form = CodeForm(request.POST or None)
+    codes: list[str] = []
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            if "disable" in request.POST:
+                checked = two_factor_disable(user=user, token=form.cleaned_data["code"])
+                if checked.ok:
+                    messages.success(request, _("Two-factor sign-in is off."))
+                    return redirect("accounts:two_factor")
+                _wrong_code(form, checked)
+            else:
+                renewed = recovery_codes_renew(user=user, token=form.cleaned_data["code"])
+                if isinstance(renewed, CodeCheck):
+                    _wrong_code(form, renewed)
+                else:
+                    codes = renewed
+        except TwoFactorError as error:
+            form.add_error(None, str(error))
+        status = 200 if codes else 400
+    return render(
+        request,
+        "accounts/two_factor.html",
+        {
+            "section": "two_factor",
+            "enabled": has_two_factor(user),
+            "required": two_factor_required(user),
+            "codes_left": recovery_codes_left(user),
+            "form": form if request.method == "POST" and not codes else CodeForm(),
+            "codes": codes,
+        },
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def two_factor_setup_view(request: HttpRequest) -> HttpResponse:
+    """Set up an authenticator: scan the QR code (or type the key), confirm with a code,
+    and keep the recovery codes shown once."""
+    user = _signed_in(request)
+    device = totp_start(user)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        confirmed = totp_confirm(user=user, token=form.cleaned_data["code"])
+        if isinstance(confirmed, CodeCheck):
+            _wrong_code(form, confirmed)
+        else:
+            # The code just given verifies this session too.
+            device.refresh_from_db()
+            otp_login_device(request, device)
+            return render(
+                request,
+                "accounts/recovery_codes.html",
+                {"codes": confirmed, "next": _safe_next(request), "section": "two_factor"},
+            )
+    return render(
+        request,
+        "accounts/two_factor_setup.html",
+        {
+            "section": "two_factor",
+            "qr_svg": mark_safe(totp_qr_svg(device)),  # noqa: S308 (made by qrcode from our own key)
+            "secret": totp_secret(device),
+            "form": form,
+            "required": two_factor_required(user),
+            "next": _safe_next(request),
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def two_factor_verify_view(request: HttpRequest) -> HttpResponse:
+    """The second step of signing in: a code from the authenticator, or a recovery code."""
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        checked = verify_second_factor(request, form.cleaned_data["code"])
+        if checked.ok:
+            return redirect(_safe_next(request))
+        _wrong_code(form, checked)
+    return render(
+        request,
+        "accounts/two_factor_verify.html",
+        {"form": form, "next": _safe_next(request)},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_POST
+@account_required
+def security_view(request: AccountRequest) -> HttpResponse:
+    """An owner requires (or stops requiring) a second factor of every user."""
+    if not request.membership.can_manage_account:
+        raise PermissionDenied
+    form = SecurityForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest()
+    required = form.cleaned_data["require_two_factor"]
+    try:
+        account_require_two_factor(account=request.account, by=request.user, required=required)
+    except TwoFactorError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request,
+            _("Every user of the account now signs in with a second factor.")
+            if required
+            else _("A second factor is no longer required of every user."),
+        )
+    return redirect(reverse("accounts:settings") + "#security-heading")

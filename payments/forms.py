@@ -85,13 +85,34 @@ class AddCardForm(CardAddressForm):
         fields = (*PostalAddress.ADDRESS_FIELDS, "contact_email")
 
 
+# A form whose hidden key is missing or not one the portal made: reloading gives a new one.
+FORM_EXPIRED = _("This form has expired. Reload the page and try again.")
+
+
 class PaymentForm(forms.Form):
     """Payment Amount: above zero, in the currency's exponent, at most the balance. The key
     makes a resubmitted form (a double click, a refresh, a replay) the same payment."""
 
     amount = forms.DecimalField(label=_("Payment Amount"), max_digits=18)
-    currency = forms.CharField(widget=forms.HiddenInput, max_length=3)
-    key = forms.CharField(widget=forms.HiddenInput, min_length=16, max_length=64)
+    currency = forms.CharField(
+        widget=forms.HiddenInput,
+        max_length=3,
+        error_messages={
+            "required": _("Nothing is owed in this currency."),
+            "max_length": _("Nothing is owed in this currency."),
+        },
+    )
+    key = forms.CharField(
+        widget=forms.HiddenInput,
+        min_length=16,
+        max_length=64,
+        error_messages={
+            "required": FORM_EXPIRED,
+            "min_length": FORM_EXPIRED,
+            "max_length": FORM_EXPIRED,
+            "null_characters_not_allowed": FORM_EXPIRED,
+        },
+    )
 
     def __init__(self, *args: Any, account: Account, currencies: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -104,6 +125,10 @@ class PaymentForm(forms.Form):
         if currency not in self.currencies:
             raise forms.ValidationError(_("Nothing is owed in this currency."), code="currency")
         return currency
+
+    def hidden_errors(self) -> list[str]:
+        """The errors of the hidden fields, which the page shows with the form's own."""
+        return [str(error) for field in self.hidden_fields() for error in field.errors]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

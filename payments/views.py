@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from functools import wraps
@@ -219,8 +220,13 @@ def _payment_page(
         )
         card_form = CardPaymentForm(account=account, initial={"country": account.country})
     elif form is not None:
-        # A fresh key for the next try (the submitted one belongs to the payment just
-        # tried), and no card token: a token is single-use.
+        # What was wrong with the form as sent is what the page says (a form found wrong
+        # first is not the card form's fault)...
+        form.is_valid()
+        if card_form is not None and card_form.is_bound:
+            card_form.is_valid()
+        # ...then a fresh key for the next try (the submitted one belongs to the payment
+        # just tried), and no card token: a token is single-use.
         data = request.POST.copy()
         data["key"] = new_key()
         data["card_token"] = ""
@@ -322,7 +328,7 @@ def _pay_by_card(request: AccountRequest, form: PaymentForm, card_form: CardPaym
 def _confirmed_in_browser(request: AccountRequest) -> Payment | None:
     """The payment whose intent the customer just confirmed in the browser, brought back by
     its form (its key, and the intent as the card token)."""
-    key, token = request.POST.get("key", ""), request.POST.get("card_token", "")
+    key, token = _posted_key(request), _reference(request.POST.get("card_token", ""))
     if not key or not token:
         return None
     return Payment.objects.filter(
@@ -334,11 +340,26 @@ def _confirmed_in_browser(request: AccountRequest) -> Payment | None:
     ).first()
 
 
+# What a form key (`core.new_key`) and a processor's reference (an intent or order id) look
+# like: anything else (a NUL, a megabyte) is nobody's, and is never put in a query.
+_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_REFERENCE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _posted_key(request: AccountRequest) -> str:
+    key = request.POST.get("key", "")
+    return key if _KEY.fullmatch(key) else ""
+
+
+def _reference(value: str) -> str:
+    return value if _REFERENCE.fullmatch(value) else ""
+
+
 def _replayed(request: AccountRequest) -> HttpResponse | None:
     """A form already submitted (double click, refresh, replay): show what it did. The form
     that brings back the intent the customer just confirmed in the browser is not a replay:
     it records that payment's outcome."""
-    key = request.POST.get("key", "")
+    key = _posted_key(request)
     payment = Payment.objects.filter(key=key, account=request.account).first() if key else None
     if payment is None or payment.state == Payment.State.CREATED:
         return None
@@ -453,7 +474,9 @@ def paypal_start(request: AccountRequest) -> HttpResponse:
 
 
 def _paypal_payment(request: AccountRequest) -> Payment:
-    order_id = request.GET.get("token", "")
+    order_id = _reference(request.GET.get("token", ""))
+    if not order_id:
+        raise Http404
     return get_object_or_404(
         Payment,
         account=request.account,

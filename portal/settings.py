@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "portal",
     "accounts",
     "invoices",
@@ -76,6 +77,8 @@ MIDDLEWARE = [
     # Staff sign in to the admin with a second factor (TOTP).
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # A user with a second factor (or whose account requires one) gives it before any page.
+    "accounts.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -136,6 +139,8 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
+# An owner's invitation to join the account works once, for this many days.
+INVITATION_DAYS = env.int("INVITATION_DAYS", default=7)
 
 # Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failed attempts for the same
 # email from the same address, that pair is refused for AXES_COOLOFF_MINUTES.

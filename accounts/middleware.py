@@ -1,0 +1,54 @@
+"""The second factor, asked for after the password and before any page of the portal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+
+from .models import User
+from .two_factor import second_factor_state
+
+# Paths a signed-in user reaches before giving a second factor: the pages that ask for it
+# (or set it up), signing out, the language switch, and what is not the portal's pages
+# (the admin asks for its own second factor; static files; the health check).
+_OPEN_PREFIXES = ("/admin/", "/static/", "/i18n/", "/healthz", "/logout/")
+
+
+class SecondFactorMiddleware:
+    """A signed-in user who has a second factor gives it once per session; one whose
+    account requires a second factor and who has none sets it up first."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        # OTPMiddleware gives the user `is_verified`: a second factor given in this session.
+        verified = getattr(user, "is_verified", lambda: False)()
+        if not isinstance(user, User) or verified or self._open(request.path):
+            return self.get_response(request)
+        has, required = second_factor_state(user)
+        if has:
+            return self._to("accounts:two_factor_verify", request)
+        if required:
+            return self._to("accounts:two_factor_setup", request)
+        return self.get_response(request)
+
+    @staticmethod
+    def _open(path: str) -> bool:
+        if path.startswith(_OPEN_PREFIXES):
+            return True
+        return path in (
+            reverse("accounts:two_factor_verify"),
+            reverse("accounts:two_factor_setup"),
+        )
+
+    @staticmethod
+    def _to(name: str, request: HttpRequest) -> HttpResponse:
+        target = reverse(name)
+        if request.method == "GET":
+            target += "?" + urlencode({"next": request.get_full_path()})
+        return HttpResponseRedirect(target)
