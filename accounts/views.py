@@ -17,6 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .audit import describe_action
@@ -226,6 +227,7 @@ def _origin_only_referrer(view: Callable[..., HttpResponse]) -> Callable[..., Ht
 
 
 @login_not_required
+@never_cache
 @require_http_methods(["GET", "POST"])
 @_origin_only_referrer
 def invitation_view(request: HttpRequest, token: str) -> HttpResponse:
@@ -361,6 +363,7 @@ def _safe_next(request: HttpRequest) -> str:
     return reverse("home")
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def two_factor_view(request: HttpRequest) -> HttpResponse:
     """Account > Two-factor sign-in: on or off, recovery codes, and turning it off."""
@@ -400,6 +403,7 @@ def two_factor_view(request: HttpRequest) -> HttpResponse:
     )
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def two_factor_setup_view(request: HttpRequest) -> HttpResponse:
     """Set up an authenticator: scan the QR code (or type the key), confirm with a code,
@@ -445,6 +449,7 @@ def two_factor_setup_view(request: HttpRequest) -> HttpResponse:
     )
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def two_factor_verify_view(request: HttpRequest) -> HttpResponse:
     """The second step of signing in: a code from the authenticator, or a recovery code."""

@@ -235,3 +235,25 @@ def test_no_page_of_the_portal_is_reached_with_a_password_alone(
             assert response["Location"].startswith(VERIFY), path
         checked += 1
     assert checked > 30
+
+
+def test_pages_that_show_a_secret_are_never_stored(
+    client: Client, owner: User, account: object
+) -> None:
+    """The authenticator's key, the recovery codes and an invitation's page are kept by no
+    browser or proxy cache (a shared computer's Back button, a caching proxy)."""
+    from accounts.team import team_invite
+
+    client.force_login(owner)
+    setup = client.get(SETUP)
+    assert "no-store" in setup["Cache-Control"]
+    pending = TOTPDevice.objects.get(user=owner, confirmed=False)
+    codes = client.post(SETUP, {"code": _code(pending)})
+    assert codes.status_code == 200 and "no-store" in codes["Cache-Control"]
+    device = TOTPDevice.objects.get(user=owner, confirmed=True)
+    device.last_t = -1  # the code may be given again within the same step, for the test
+    device.save(update_fields=["last_t"])
+    renewed = client.post("/account/two-factor/", {"code": _code(device)})
+    assert renewed.status_code == 200 and "no-store" in renewed["Cache-Control"]
+    sent = team_invite(account=account, by=owner, email="cache@example.com", role="viewer")  # type: ignore[arg-type]
+    assert "no-store" in Client().get(f"/account/invitation/{sent.token}/")["Cache-Control"]
