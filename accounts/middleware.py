@@ -11,9 +11,10 @@ from django.urls import reverse
 from .models import User
 from .two_factor import second_factor_state
 
-# Paths a signed-in user reaches before giving a second factor: the pages that ask for it
-# (or set it up), signing out, the language switch, and what is not the portal's pages
-# (the admin asks for its own second factor; static files; the health check).
+# Paths a signed-in user reaches before giving a second factor, besides the page that asks
+# for it (and the setup page, for one who has none yet): signing out, the language switch,
+# and what is not the portal's pages (the admin asks for its own second factor; static
+# files; the health check).
 _OPEN_PREFIXES = ("/admin/", "/static/", "/i18n/", "/healthz", "/logout/")
 
 
@@ -28,23 +29,19 @@ class SecondFactorMiddleware:
         user = request.user
         # OTPMiddleware gives the user `is_verified`: a second factor given in this session.
         verified = getattr(user, "is_verified", lambda: False)()
-        if not isinstance(user, User) or verified or self._open(request.path):
+        if not isinstance(user, User) or verified or request.path.startswith(_OPEN_PREFIXES):
+            return self.get_response(request)
+        verify, setup = reverse("accounts:two_factor_verify"), reverse("accounts:two_factor_setup")
+        if request.path == verify:
             return self.get_response(request)
         has, required = second_factor_state(user)
         if has:
+            # Setting up an authenticator is no way around the one the user has: a password
+            # alone would otherwise put the caller's in its place.
             return self._to("accounts:two_factor_verify", request)
-        if required:
+        if required and request.path != setup:
             return self._to("accounts:two_factor_setup", request)
         return self.get_response(request)
-
-    @staticmethod
-    def _open(path: str) -> bool:
-        if path.startswith(_OPEN_PREFIXES):
-            return True
-        return path in (
-            reverse("accounts:two_factor_verify"),
-            reverse("accounts:two_factor_setup"),
-        )
 
     @staticmethod
     def _to(name: str, request: HttpRequest) -> HttpResponse:

@@ -111,7 +111,7 @@ def team_invite(*, account: Account, by: User, email: str, role: str) -> SentInv
     if role not in Membership.Role.values:
         raise TeamError(_("Choose a role."))
     email = normalise_email(email)
-    if Membership.objects.filter(account=account, user__email=email).exists():
+    if Membership.objects.filter(account=account, user__email__iexact=email).exists():
         raise TeamError(_("%(email)s is already a member of this account.") % {"email": email})
     now = timezone.now()
     Invitation.objects.filter(

@@ -134,20 +134,29 @@ def _digits(token: str) -> str:
     return "".join(token.split())
 
 
+def session_verified(request: HttpRequest, device: TOTPDevice | StaticDevice) -> None:
+    """Mark the session verified by `device`, under a new session key: a cookie taken between
+    the password and the code (a fixated one, a shared computer's) is not the verified one."""
+    otp_login(request, device)
+    request.session.cycle_key()
+
+
+@transaction.atomic
 def verify_second_factor(request: HttpRequest, token: str) -> CodeCheck:
     """Check a code of the signed-in user's authenticator, or one of their recovery codes
-    (used up by it); a right one marks the session verified."""
+    (used up by it); a right one marks the session verified. The devices are locked, so that
+    a code (or recovery code) given twice at once is still good only once."""
     user = request.user
     token = _digits(token)
     devices: list[TOTPDevice | StaticDevice] = [
-        *TOTPDevice.objects.filter(user=user, confirmed=True),
-        *StaticDevice.objects.filter(user=user, confirmed=True),
+        *TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk"),
+        *StaticDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk"),
     ]
     wait = 0
     for device in devices:
         checked = _check(device, token)
         if checked.ok:
-            otp_login(request, device)
+            session_verified(request, device)
             return checked
         wait = max(wait, checked.wait_seconds)
     return CodeCheck(ok=False, wait_seconds=wait)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -16,8 +17,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
-from django_otp import login as otp_login_device
 
 from .audit import describe_action
 from .current import AccountRequest, account_required, switch_account
@@ -50,6 +51,7 @@ from .two_factor import (
     has_two_factor,
     recovery_codes_left,
     recovery_codes_renew,
+    session_verified,
     totp_confirm,
     totp_qr_svg,
     totp_secret,
@@ -211,8 +213,23 @@ def team_revoke_view(request: AccountRequest, pk: int) -> HttpResponse:
     )
 
 
+def _origin_only_referrer(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A page whose address holds a secret (a link's token) gives only the origin as its
+    Referer (no-referrer would make its own form's Origin `null`, which CSRF refuses)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response["Referrer-Policy"] = "strict-origin"
+        return response
+
+    return wrapper
+
+
 @login_not_required
+@never_cache
 @require_http_methods(["GET", "POST"])
+@_origin_only_referrer
 def invitation_view(request: HttpRequest, token: str) -> HttpResponse:
     """The link of an invitation: accept it as the signed-in user of the invited address,
     or, for an address without a user, choose a password and join."""
@@ -346,6 +363,7 @@ def _safe_next(request: HttpRequest) -> str:
     return reverse("home")
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def two_factor_view(request: HttpRequest) -> HttpResponse:
     """Account > Two-factor sign-in: on or off, recovery codes, and turning it off."""
@@ -385,11 +403,22 @@ def two_factor_view(request: HttpRequest) -> HttpResponse:
     )
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def two_factor_setup_view(request: HttpRequest) -> HttpResponse:
     """Set up an authenticator: scan the QR code (or type the key), confirm with a code,
     and keep the recovery codes shown once."""
     user = _signed_in(request)
+    if not user.is_verified():  # type: ignore[attr-defined]
+        # Only the user's own authenticator replaces it (the middleware asks for it first);
+        # and staff, whom the admin lets in with any authenticator of theirs, have theirs
+        # issued by an administrator, not made with a password.
+        if has_two_factor(user):
+            return redirect(
+                reverse("accounts:two_factor_verify") + "?" + urlencode({"next": request.path})
+            )
+        if user.is_staff:
+            return render(request, "accounts/two_factor_staff.html", status=403)
     device = totp_start(user)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -399,7 +428,7 @@ def two_factor_setup_view(request: HttpRequest) -> HttpResponse:
         else:
             # The code just given verifies this session too.
             device.refresh_from_db()
-            otp_login_device(request, device)
+            session_verified(request, device)
             return render(
                 request,
                 "accounts/recovery_codes.html",
@@ -420,6 +449,7 @@ def two_factor_setup_view(request: HttpRequest) -> HttpResponse:
     )
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def two_factor_verify_view(request: HttpRequest) -> HttpResponse:
     """The second step of signing in: a code from the authenticator, or a recovery code."""
