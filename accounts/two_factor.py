@@ -134,10 +134,11 @@ def _digits(token: str) -> str:
     return "".join(token.split())
 
 
-def verify_second_factor(request: HttpRequest, token: str) -> CodeCheck:
-    """Check a code of the signed-in user's authenticator, or one of their recovery codes
-    (used up by it); a right one marks the session verified."""
-    user = request.user
+def second_factor_check(
+    user: User, token: str
+) -> tuple[TOTPDevice | StaticDevice | None, CodeCheck]:
+    """Check a code of the user's authenticator, or one of their recovery codes (used up by
+    it): the device it is right for, or None and how long until the next try."""
     token = _digits(token)
     devices: list[TOTPDevice | StaticDevice] = [
         *TOTPDevice.objects.filter(user=user, confirmed=True),
@@ -147,10 +148,18 @@ def verify_second_factor(request: HttpRequest, token: str) -> CodeCheck:
     for device in devices:
         checked = _check(device, token)
         if checked.ok:
-            otp_login(request, device)
-            return checked
+            return device, checked
         wait = max(wait, checked.wait_seconds)
-    return CodeCheck(ok=False, wait_seconds=wait)
+    return None, CodeCheck(ok=False, wait_seconds=wait)
+
+
+def verify_second_factor(request: HttpRequest, token: str) -> CodeCheck:
+    """Check a code of the signed-in user's authenticator, or one of their recovery codes
+    (used up by it); a right one marks the session verified."""
+    device, checked = second_factor_check(request.user, token)  # type: ignore[arg-type]
+    if device is not None:
+        otp_login(request, device)
+    return checked
 
 
 @transaction.atomic
