@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
@@ -8,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .models import Account, Membership, User
 from .services import COMPANY_FIELDS
+from .sign_in import limit_email_length
 
 
 class CompanyInfoForm(forms.ModelForm[Account]):
@@ -33,12 +36,17 @@ class SwitchAccountForm(forms.Form):
 
 
 class SignInForm(AuthenticationForm):
-    """Django's sign-in form, with an error that does not claim the email is case-sensitive."""
+    """Django's sign-in form, with an error that does not claim the email is case-sensitive,
+    and a clear error for an email longer than any address."""
 
     error_messages = {
         **AuthenticationForm.error_messages,
         "invalid_login": _("Please enter a correct email address and password."),
     }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        limit_email_length(self)
 
 
 class InviteForm(forms.Form):

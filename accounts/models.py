@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
 from .currencies import CURRENCY_CHOICES
+from .sign_in import sign_in_key
 
 
 class UserManager(BaseUserManager["User"]):
@@ -37,8 +38,10 @@ class UserManager(BaseUserManager["User"]):
         return self._create_user(email, password, **extra)
 
     def get_by_natural_key(self, username: str | None) -> User:
-        # Email addresses are stored lower-cased; sign-in is case-insensitive.
-        return self.get(email__iexact=username or "")
+        # Email addresses are stored lower-cased; sign-in ignores case and surrounding spaces.
+        # Found by exactly the key the lockout counts (not `iexact`, whose upper-casing makes
+        # "ı" match "i" and so would give one user several keys).
+        return self.alias(email_key=Lower("email")).get(email_key=sign_in_key(username or ""))
 
 
 class User(AbstractBaseUser, PermissionsMixin):

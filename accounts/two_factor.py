@@ -142,11 +142,12 @@ def session_verified(request: HttpRequest, device: TOTPDevice | StaticDevice) ->
 
 
 @transaction.atomic
-def verify_second_factor(request: HttpRequest, token: str) -> CodeCheck:
-    """Check a code of the signed-in user's authenticator, or one of their recovery codes
-    (used up by it); a right one marks the session verified. The devices are locked, so that
-    a code (or recovery code) given twice at once is still good only once."""
-    user = request.user
+def second_factor_check(
+    user: User, token: str
+) -> tuple[TOTPDevice | StaticDevice | None, CodeCheck]:
+    """Check a code of the user's authenticator, or one of their recovery codes (used up by
+    it): the device it is right for, or None and how long until the next try. The devices are
+    locked, so that a code (or recovery code) given twice at once is still good only once."""
     token = _digits(token)
     devices: list[TOTPDevice | StaticDevice] = [
         *TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk"),
@@ -156,10 +157,18 @@ def verify_second_factor(request: HttpRequest, token: str) -> CodeCheck:
     for device in devices:
         checked = _check(device, token)
         if checked.ok:
-            session_verified(request, device)
-            return checked
+            return device, checked
         wait = max(wait, checked.wait_seconds)
-    return CodeCheck(ok=False, wait_seconds=wait)
+    return None, CodeCheck(ok=False, wait_seconds=wait)
+
+
+def verify_second_factor(request: HttpRequest, token: str) -> CodeCheck:
+    """Check a code of the signed-in user's authenticator, or one of their recovery codes
+    (used up by it); a right one marks the session verified."""
+    device, checked = second_factor_check(request.user, token)  # type: ignore[arg-type]
+    if device is not None:
+        session_verified(request, device)
+    return checked
 
 
 @transaction.atomic

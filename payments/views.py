@@ -5,7 +5,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from functools import wraps
 
-from axes.helpers import get_client_ip_address
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -20,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.client_address import client_address
 from accounts.current import AccountRequest, account_required
 
 from .card_checks import BillingAddress
@@ -119,7 +119,7 @@ def payment_method_add_view(request: AccountRequest) -> HttpResponse:
                 address=form.billing_address(),
                 contact_email=form.cleaned_data["contact_email"],
                 eu_supported=form.cleaned_data["eu_supported"],
-                ip=get_client_ip_address(request),
+                ip=client_address(request),
             )
         except TooManyAttempts as error:
             return render(
@@ -321,7 +321,7 @@ def _pay_by_card(request: AccountRequest, form: PaymentForm, card_form: CardPaym
         key=form.cleaned_data["key"],
         address=card_form.billing_address(),
         eu_supported=card_form.cleaned_data["eu_supported"],
-        ip=get_client_ip_address(request),
+        ip=client_address(request),
     )
 
 
@@ -391,7 +391,7 @@ def card_payment_start(request: AccountRequest) -> JsonResponse:
             key=form.cleaned_data["key"],
             address=card_form.billing_address(),
             eu_supported=card_form.cleaned_data["eu_supported"],
-            ip=get_client_ip_address(request),
+            ip=client_address(request),
         )
     except TooManyAttempts as error:
         return JsonResponse({"error": str(error)}, status=429)
@@ -463,7 +463,7 @@ def paypal_start(request: AccountRequest) -> HttpResponse:
             key=form.cleaned_data["key"],
             return_url=request.build_absolute_uri(reverse("payments:paypal_return")),
             cancel_url=request.build_absolute_uri(reverse("payments:paypal_cancel")),
-            ip=get_client_ip_address(request),
+            ip=client_address(request),
         )
     except PaymentError as error:
         form.add_error(None, str(error))

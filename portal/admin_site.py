@@ -4,30 +4,63 @@ from __future__ import annotations
 
 from typing import Any
 
-from django_otp import devices_for_user
+from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.signals import user_login_failed
+from django.utils.translation import gettext_lazy as _
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
-from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.sign_in import limit_email_length
+from accounts.two_factor import second_factor_check
+
+
+class _CodeInput(forms.TextInput):
+    """A one-time code is never sent back: a wrong one is of no use, a right one is spent."""
+
+    def format_value(self, value: Any) -> str | None:
+        return None
 
 
 class SecondFactorForm(OTPAdminAuthenticationForm):
-    """Password and code on one form, with no device to pick (the form cannot list a user's
-    devices before the password): a code of digits is for the authenticator, anything else
-    one of the recovery codes made with two-factor sign-in on the portal."""
+    """Password and authenticator code (or a recovery code) on one form.
 
-    def _chosen_device(self, user: Any) -> Any:
-        device = super()._chosen_device(user)
+    Whatever was wrong (the password, the code, no code, a device throttled after wrong
+    codes), the answer is the same: one error, the same form (no device list, no password
+    sent back), and a failed attempt that counts towards the sign-in lockout. A guessed
+    password is never confirmed, and codes are throttled like passwords.
+    """
+
+    error_messages = {
+        **OTPAdminAuthenticationForm.error_messages,
+        "invalid_login": _(
+            "Please enter the correct email address, password and code of a staff account."
+        ),
+    }
+
+    otp_token = forms.CharField(
+        required=False,
+        widget=_CodeInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        limit_email_length(self)
+
+    def clean(self) -> dict[str, Any]:
+        # The password (and staff status) first, as Django's admin form checks them.
+        cleaned: dict[str, Any] = AdminAuthenticationForm.clean(self)
+        user = self.get_user()
+        device, _checked = second_factor_check(user, cleaned.get("otp_token") or "")
         if device is None:
-            token = "".join(str(self.cleaned_data.get("otp_token") or "").split())
-            kind = TOTPDevice if token.isdigit() else StaticDevice
-            devices = [
-                d
-                for d in devices_for_user(user, confirmed=True, for_verify=True)
-                if isinstance(d, kind)
-            ]
-            if len(devices) == 1:
-                return devices[0]
-        return device
+            self.user_cache = None
+            user_login_failed.send(
+                sender=type(self),
+                credentials={"username": cleaned.get("username")},
+                request=self.request,
+            )
+            raise self.get_invalid_login_error()
+        user.otp_device = device  # django-otp marks the session verified on login
+        return cleaned
 
 
 class PortalAdminSite(OTPAdminSite):

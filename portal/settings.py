@@ -142,16 +142,26 @@ PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
 # An owner's invitation to join the account works once, for this many days.
 INVITATION_DAYS = env.int("INVITATION_DAYS", default=7)
 
+# The reverse proxies in front of the portal, each appending to X-Forwarded-For: the client's
+# address is the TRUSTED_PROXY_COUNT-th entry from the right (0: REMOTE_ADDR, the header
+# ignored). Every per-address throttle reads it through accounts.client_address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
+
 # Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failed attempts for the same
-# email from the same address, that pair is refused for AXES_COOLOFF_MINUTES.
+# email from the same address, that pair is refused for AXES_COOLOFF_MINUTES. The email is
+# counted by its sign-in key (any letter case or spaces count as one address), the address
+# is the client's behind the trusted proxies.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "accounts.sign_in.lockout_username"
+AXES_CLIENT_IP_CALLABLE = "accounts.client_address.client_address"
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_RESET_ON_SUCCESS = True
 AXES_SENSITIVE_PARAMETERS = ["password"]
-AXES_IPWARE_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 SESSION_COOKIE_AGE = 60 * 60 * 12
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Billing portal")
