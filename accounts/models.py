@@ -149,6 +149,9 @@ class Account(PostalAddress):
     require_two_factor = models.BooleanField(
         _("require two-factor sign-in"),
         default=False,
+        # Also in the database, so code that does not know the column yet (the previous
+        # release during a deploy, data migrations of other apps) can still add accounts.
+        db_default=False,
         help_text=_("Every user of the account signs in with a second factor."),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

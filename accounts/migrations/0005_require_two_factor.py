@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='account',
             name='require_two_factor',
-            field=models.BooleanField(default=False, help_text='Every user of the account signs in with a second factor.', verbose_name='require two-factor sign-in'),
+            field=models.BooleanField(db_default=False, default=False, help_text='Every user of the account signs in with a second factor.', verbose_name='require two-factor sign-in'),
         ),
     ]
