@@ -17,7 +17,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from portal.environment import Env
 
@@ -255,7 +255,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # "pdfs". A task of no app (none today) goes to "default". `make worker` consumes them all;
 # docker-compose.yml runs one worker for "money" and one for the rest.
 TASK_QUEUES = ("money", "emails", "pdfs", "default")
-CELERY_TASK_QUEUES = [Queue(name) for name in TASK_QUEUES]
+# Each queue with an exchange and routing key of its own (not all bound to the default
+# exchange under one key), so that a message sent by routing key reaches one queue only.
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in TASK_QUEUES]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "billing.*": {"queue": "money"},

@@ -126,3 +126,24 @@ def test_the_check_refuses_a_visibility_timeout_shorter_than_what_a_task_holds(
     for name, value in changes.items():
         setattr(settings, name, value)
     assert [problem.id for problem in check_visibility_timeout()] == [error]
+
+
+@pytest.mark.worker
+def test_a_task_sent_to_redis_lands_in_its_own_queue_only(settings) -> None:
+    """A task is one message, in its own queue only."""
+    if not settings.REDIS_URL:
+        pytest.skip("REDIS_URL is not set")
+    import redis
+
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    broker.delete(*QUEUES)
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        app.send_task("billing.billing_run_chunk", args=[[], "2026-10-01"])
+        app.send_task("accounts.email_send", args=[0])
+        lengths = {queue: broker.llen(queue) for queue in QUEUES}
+    finally:
+        app.conf.task_always_eager = previous
+        broker.delete(*QUEUES)
+    assert lengths == {"money": 1, "emails": 1, "pdfs": 0, "default": 0}
