@@ -68,8 +68,11 @@ test: export SECURE_COOKIES ?= 0
 test: install test-system-packages
 	$(UV) run --frozen pytest --create-db $(PYTEST_ARGS)
 
+# One worker for every queue (money, emails, pdfs, default): enough for a single machine.
+# `make worker WORKER_QUEUES=money` runs one for the money work only (docker-compose.yml).
+WORKER_QUEUES ?= money,emails,pdfs,default
 worker: install
-	$(UV) run --frozen celery -A portal worker --loglevel=INFO
+	$(UV) run --frozen celery -A portal worker --loglevel=INFO --queues=$(WORKER_QUEUES)
 
 beat: install
 	$(UV) run --frozen celery -A portal beat --loglevel=INFO --schedule=var/celerybeat-schedule

@@ -11,12 +11,14 @@ from django.utils import timezone
 
 from .models import OutboundEmail
 from .outbox import email_give_up, email_send, outbox_sweep
+from .retries import retry_delay
 
 logger = logging.getLogger(__name__)
 
 
 def _email_send(self: Task[..., Any], email_id: int) -> bool:
-    """Send one queued email; on failure retry with a growing delay, then give up."""
+    """Send one queued email; on failure retry with a growing delay (30 s, doubling, up to
+    TASK_RETRY_MAX_DELAY), then give up."""
     try:
         return email_send(email_id=email_id)
     except OutboundEmail.DoesNotExist:
@@ -26,8 +28,9 @@ def _email_send(self: Task[..., Any], email_id: int) -> bool:
             email_give_up(email_id=email_id, error=f"{type(error).__name__}: {error}")
             logger.error("Gave up sending email %s: %s", email_id, error)
             return False
-        countdown = min(30 * 2**self.request.retries, 60 * 60)
-        raise self.retry(exc=error, countdown=countdown) from error
+        raise self.retry(
+            exc=error, countdown=retry_delay(self.request.retries, first=30)
+        ) from error
 
 
 email_send_task = shared_task(

@@ -45,12 +45,10 @@ What it does
 
 Which queue what goes to. Issuing an invoice enqueues its PDF render
 (`invoices.invoice_documents_render`) and every outbox email a send task
-(`accounts.email_send`), both after the commit, on
-Celery's default queue. In production the same workers would render and send them as well;
+(`accounts.email_send`), both after the commit, on the portal's `pdfs` and `emails`
+queues (`CELERY_TASK_ROUTES`). In production other workers render and send them;
 here the accounts per second are the billing work only, as the issue asks (the PDFs are
-measured on their own). The portal has no setting for routes, so the workers are started
-through `app.worker_main` with `task_routes` sending those two tasks to queues of their own,
-`bench-pdf` and `bench-email`, which the billing workers do not consume (`-Q celery`). The
+measured on their own): the billing workers consume the `money` queue only (`-Q money`). The
 tasks pile up there; the benchmark counts them (one render per invoice, two emails per
 account, one being the receipt) and flushes them with the database.
 
@@ -138,13 +136,10 @@ BATCH = 2_000  # rows per INSERT when writing the data in bulk
 
 # The load.
 WORKER_PROCESSES = (1, 2)
-BILLING_QUEUE = "celery"  # Celery's default queue: the run and its chunks
-PDF_QUEUE = "bench-pdf"
-EMAIL_QUEUE = "bench-email"
-ROUTES = {
-    "invoices.invoice_documents_render": {"queue": PDF_QUEUE},
-    "accounts.email_send": {"queue": EMAIL_QUEUE},
-}
+# The portal's queues (CELERY_TASK_ROUTES): the run and its chunks, the PDFs, the emails.
+BILLING_QUEUE = "money"
+PDF_QUEUE = "pdfs"
+EMAIL_QUEUE = "emails"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
 POLL_SECONDS = 0.1
 WORKER_START_TIMEOUT = 60.0
@@ -158,12 +153,10 @@ MIN_ACCOUNTS_PER_SECOND = 150.0  # with 2 worker processes
 MIN_SPEEDUP = 1.8
 MIN_PDF_SHARE = 0.8
 
-# A real worker, started as `celery worker` is, after adding the routes above to the app's
-# configuration: the portal's settings have no CELERY_TASK_ROUTES to set from outside.
+# A real worker, started as `celery worker` is.
 WORKER_CODE = """
 import sys
 from portal.celery import app
-app.conf.task_routes = {routes!r}
 app.worker_main(["worker", *sys.argv[1:]])
 """
 
@@ -199,9 +192,6 @@ def redis_client(url: str) -> Redis:
 def setup_django() -> None:
     """Django with the benchmark's settings, in this process (the parent or a pool process)."""
     harness.setup_django()
-    from portal.celery import app
-
-    app.conf.task_routes = ROUTES  # what the workers do; see the docstring
 
 
 # The data -----------------------------------------------------------------------------------
@@ -326,7 +316,7 @@ def celery_worker(
     command = [
         sys.executable,
         "-c",
-        WORKER_CODE.format(routes=ROUTES),
+        WORKER_CODE,
         "--pool=prefork",
         f"--concurrency={processes}",
         f"--queues={queue}",

@@ -14,6 +14,7 @@ from accounts.models import Account, User
 
 from .errors import TooManyAttempts
 from .gateways.base import Card
+from .locks import card_attempts_lock
 from .models import Payment, PaymentMethod
 
 
@@ -58,6 +59,20 @@ def card_attempts_exceeded(*, account: Account, user: User, ip: str | None) -> b
 
 
 def check_card_attempts(*, account: Account, user: User, ip: str | None) -> None:
-    """Raise TooManyAttempts past the hourly limit; before any gateway call."""
+    """Raise TooManyAttempts past the hourly limit.
+
+    Every path that records a card attempt asks twice: before any gateway call, a quick
+    refusal; and in the transaction that records the attempt, after `card_attempts_lock`
+    (`lock_and_check_card_attempts`), where the count is exact: requests arriving at once
+    are counted one after the other there, never all against the count of before.
+    """
     if card_attempts_exceeded(account=account, user=user, ip=ip):
         raise TooManyAttempts(_("Too many cards were tried recently. Try again in an hour."))
+
+
+def lock_and_check_card_attempts(*, account: Account, user: User, ip: str | None) -> None:
+    """Inside the transaction that records a card attempt, with `account` locked: take the
+    user's and the address's card-testing locks, then raise TooManyAttempts past the
+    hourly limit. The attempt recorded in the same transaction is counted by the next."""
+    card_attempts_lock(user_id=user.pk, ip=ip)
+    check_card_attempts(account=account, user=user, ip=ip)

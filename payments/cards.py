@@ -41,7 +41,12 @@ from .audit import (
     CARD_VERIFIED_BY_GATEWAY,
     CUSTOMER_CREATED,
 )
-from .card_checks import BillingAddress, card_expired, check_card_attempts
+from .card_checks import (
+    BillingAddress,
+    card_expired,
+    check_card_attempts,
+    lock_and_check_card_attempts,
+)
 from .core import attempt_start
 from .errors import PaymentMethodError, TooManyAttempts
 from .gateway import card_gateway, gateway_call
@@ -70,8 +75,13 @@ def decline_reason(decline: DeclineCategory | None) -> str:
     return str(DECLINE_REASONS.get(decline or "generic", DECLINE_REASONS["generic"]))
 
 
-def _check_limits(*, account: Account, user: User, ip: str | None) -> None:
-    check_card_attempts(account=account, user=user, ip=ip)
+def _check_limits(*, account: Account, user: User, ip: str | None, locked: bool) -> None:
+    """The card-testing limits: a quick look before any gateway call, then (`locked`) the
+    exact count, in the transaction that adds the card and with its account locked."""
+    if locked:
+        lock_and_check_card_attempts(account=account, user=user, ip=ip)
+    else:
+        check_card_attempts(account=account, user=user, ip=ip)
     window = timezone.now() - timedelta(days=settings.CARD_NEW_WINDOW_DAYS)
     if (
         PaymentMethod.objects.filter(account=account, created_at__gte=window).count()
@@ -99,7 +109,7 @@ def payment_method_add(
     """
     from .tasks import payment_method_verify_task
 
-    _check_limits(account=account, user=by, ip=ip)
+    _check_limits(account=account, user=by, ip=ip, locked=False)
     gateway = card_gateway()
     unreadable = PaymentMethodError(_("The card details could not be read. Enter the card again."))
     try:
@@ -119,6 +129,7 @@ def payment_method_add(
         raise PaymentMethodError(_("The card has expired."))
     with transaction.atomic():
         account = account_lock(account.pk)
+        _check_limits(account=account, user=by, ip=ip, locked=True)
         if PaymentMethod.objects.filter(token=token).exists():
             raise unreadable
         if card.fingerprint and (

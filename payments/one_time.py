@@ -28,7 +28,12 @@ from accounts.models import Account, User
 from invoices.money import format_money, has_valid_precision
 
 from .audit import PAYMENT_ABANDONED, PAYMENT_CANCELLED, PAYMENT_STARTED
-from .card_checks import BillingAddress, card_expired, check_card_attempts
+from .card_checks import (
+    BillingAddress,
+    card_expired,
+    check_card_attempts,
+    lock_and_check_card_attempts,
+)
 from .core import (
     attempt_start,
     payment_card_give_up,
@@ -201,6 +206,7 @@ def payment_pay_by_card(
         existing = payment_of_form(key=key, account=account)
         if existing is not None:
             return existing
+        lock_and_check_card_attempts(account=account, user=by, ip=ip)
         validate_amount(account=account, amount=amount, currency=currency)
         payment = _create(
             account=account,
@@ -282,6 +288,7 @@ def payment_card_start(
         existing = payment_of_form(key=key, account=account)
         if existing is not None:
             return _card_payment_resume(gateway, existing)
+        lock_and_check_card_attempts(account=account, user=by, ip=ip)
         validate_amount(account=account, amount=amount, currency=currency)
         payment = _create(
             account=account,

@@ -10,6 +10,8 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.retries import retry_delay
+
 from .cards import (
     RetryLater,
     payment_method_give_up_verifying,
@@ -36,7 +38,9 @@ def _payment_method_verify(self: Task[..., Any], payment_method_id: int) -> str:
         if self.request.retries >= (self.max_retries or 0):
             payment_method_give_up_verifying(payment_method_id=payment_method_id)
             return "gave_up"
-        raise self.retry(exc=error, countdown=60 * 2**self.request.retries) from error
+        raise self.retry(
+            exc=error, countdown=retry_delay(self.request.retries, first=60)
+        ) from error
 
 
 payment_method_verify_task = shared_task(

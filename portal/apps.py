@@ -7,3 +7,8 @@ from django.utils.translation import gettext_lazy as _
 class PortalConfig(AppConfig):
     name = "portal"
     verbose_name = _("Portal")
+
+    def ready(self) -> None:
+        from . import checks
+
+        checks.register()

@@ -17,6 +17,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
+from kombu import Exchange, Queue
 
 from portal.environment import Env
 
@@ -223,8 +224,9 @@ def _mailer(url: str) -> dict[str, object]:
 
 MAILERS = {"default": _mailer(env.str("EMAIL_URL", default=""))}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@example.com")
-# A failing email is retried with a growing delay (30 s, 1 min, 2 min, ... up to 1 h).
-EMAIL_MAX_RETRIES = env.int("EMAIL_MAX_RETRIES", default=10)
+# A failing email is retried with a growing delay (30 s, 1 min, 2 min, 4 min, then every
+# TASK_RETRY_MAX_DELAY): about four hours of retries before it is marked failed.
+EMAIL_MAX_RETRIES = env.int("EMAIL_MAX_RETRIES", default=50)
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Celery on Redis. Without REDIS_URL, tasks run in-process (eagerly) after the commit that
@@ -244,6 +246,35 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task a worker took and never acknowledged (the worker was killed, its machine lost) is
+# handed to another worker this many seconds after it was taken. It must be longer than any
+# task runs, plus any delay a task waits for its retry (TASK_RETRY_MAX_DELAY), or a task still
+# running or waiting would be handed out twice; `manage.py check` says so (portal.E001/E002).
+BROKER_VISIBILITY_TIMEOUT = env.int("BROKER_VISIBILITY_TIMEOUT", default=600)
+# The longest a failed task waits for its next try (every retry delay is capped by it).
+TASK_RETRY_MAX_DELAY = env.int("TASK_RETRY_MAX_DELAY", default=300)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
+    # Every worker looks for tasks past their visibility timeout this often (a tenth of the
+    # timeout, at most 10 s), so a lost task is running again soon after its timeout.
+    "unacked_restore_interval": max(1, min(10, BROKER_VISIBILITY_TIMEOUT // 10)),
+    "unacked_restore_throttle": 1,
+}
+# Three queues, so that money work never waits behind documents: "money" (the billing run
+# and its chunks, charges, settling lost answers, card verification, refunds), "emails" and
+# "pdfs". A task of no app (none today) goes to "default". `make worker` consumes them all;
+# docker-compose.yml runs one worker for "money" and one for the rest.
+TASK_QUEUES = ("money", "emails", "pdfs", "default")
+# Each queue with an exchange and routing key of its own (not all bound to the default
+# exchange under one key), so that a message sent by routing key reaches one queue only.
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in TASK_QUEUES]
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "billing.*": {"queue": "money"},
+    "payments.*": {"queue": "money"},
+    "accounts.*": {"queue": "emails"},
+    "invoices.*": {"queue": "pdfs"},
+}
 # Periodic jobs; each feature adds its entry here.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "billing-run": {
@@ -299,7 +330,7 @@ CARD_GATEWAY = env.str("CARD_GATEWAY", default="sandbox")
 CARD_ATTEMPTS_PER_HOUR = env.int("CARD_ATTEMPTS_PER_HOUR", default=5)
 CARD_NEW_PER_WINDOW = env.int("CARD_NEW_PER_WINDOW", default=3)
 CARD_NEW_WINDOW_DAYS = env.int("CARD_NEW_WINDOW_DAYS", default=30)
-CARD_VERIFY_MAX_RETRIES = env.int("CARD_VERIFY_MAX_RETRIES", default=5)
+CARD_VERIFY_MAX_RETRIES = env.int("CARD_VERIFY_MAX_RETRIES", default=7)
 CARD_ESCALATE_AFTER_HOURS = env.int("CARD_ESCALATE_AFTER_HOURS", default=20)
 CARD_PROMISE_HOURS = env.int("CARD_PROMISE_HOURS", default=24)
 CARD_EXPIRY_WARNING_DAYS = env.int("CARD_EXPIRY_WARNING_DAYS", default=30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -13,9 +14,41 @@ def _compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
+WORKERS = ("worker-money", "worker-documents")
+
+
 def test_compose_has_the_production_services() -> None:
     services = _compose()["services"]
-    assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
+    assert set(services) == {"postgres", "redis", "migrate", "web", *WORKERS, "beat"}
+
+
+def _queues(command: str) -> set[str]:
+    match = re.search(r"(?:--queues[= ]|-Q ?)(\S+)", command)
+    assert match, f"{command!r} names no queues: it would consume only the default one"
+    return set(match.group(1).split(","))
+
+
+def test_compose_starts_workers_for_every_queue_and_one_for_the_money_alone() -> None:
+    """Money work (the billing run, charges, settling lost answers) never waits behind the
+    emails and PDFs: its worker consumes nothing else, and every queue has a worker."""
+    from django.conf import settings
+
+    services = _compose()["services"]
+    consumed = {name: _queues(" ".join(services[name]["command"])) for name in WORKERS}
+    assert consumed["worker-money"] == {"money"}
+    assert set().union(*consumed.values()) == set(settings.TASK_QUEUES)
+    assert all("celery -A portal worker" in " ".join(services[n]["command"]) for n in WORKERS)
+
+
+def test_make_worker_consumes_every_queue() -> None:
+    """One worker is enough for a single machine (`make worker` beside `make run`)."""
+    from django.conf import settings
+
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--queues=$(WORKER_QUEUES)" in makefile
+    match = re.search(r"^WORKER_QUEUES \?= (\S+)$", makefile, re.MULTILINE)
+    assert match
+    assert set(match.group(1).split(",")) == set(settings.TASK_QUEUES)
 
 
 def test_compose_commands_run_the_right_processes() -> None:
@@ -27,19 +60,20 @@ def test_compose_commands_run_the_right_processes() -> None:
 
     assert command("migrate").startswith("python manage.py migrate")
     assert command("web").startswith("gunicorn portal.wsgi")
-    assert "celery -A portal worker" in command("worker")
+    for worker in WORKERS:
+        assert "celery -A portal worker" in command(worker)
     assert "celery -A portal beat" in command("beat")
 
 
 def test_compose_app_services_share_the_configuration_and_wait_for_migrations() -> None:
     services = _compose()["services"]
-    for name in ("migrate", "web", "worker", "beat"):
+    for name in ("migrate", "web", *WORKERS, "beat"):
         environment = services[name]["environment"]
         assert environment["DATABASE_URL"].startswith("postgres://")
         assert "@postgres:5432/" in environment["DATABASE_URL"]
         assert environment["REDIS_URL"].startswith("redis://redis:6379")
         assert "SECRET_KEY" in environment
-    for name in ("web", "worker", "beat"):
+    for name in ("web", *WORKERS, "beat"):
         depends = services[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
