@@ -10,13 +10,15 @@ from django.conf import settings
 from django.utils import timezone
 
 from .models import OutboundEmail
-from .outbox import email_give_up, email_send, outbox_sweep
+from .outbox import email_give_up, email_retry_in, email_send, outbox_sweep
 
 logger = logging.getLogger(__name__)
 
 
 def _email_send(self: Task[..., Any], email_id: int) -> bool:
-    """Send one queued email; on failure retry with a growing delay, then give up."""
+    """Send one queued email; on failure retry when the email says it is due again (a
+    growing delay), until `email_send` gives it up. The attempts are counted on the row, so
+    an email the sweep sends again keeps its back-off and its limit."""
     try:
         return email_send(email_id=email_id)
     except OutboundEmail.DoesNotExist:
@@ -26,8 +28,7 @@ def _email_send(self: Task[..., Any], email_id: int) -> bool:
             email_give_up(email_id=email_id, error=f"{type(error).__name__}: {error}")
             logger.error("Gave up sending email %s: %s", email_id, error)
             return False
-        countdown = min(30 * 2**self.request.retries, 60 * 60)
-        raise self.retry(exc=error, countdown=countdown) from error
+        raise self.retry(exc=error, countdown=email_retry_in(email_id=email_id)) from error
 
 
 email_send_task = shared_task(
@@ -37,7 +38,7 @@ email_send_task = shared_task(
 
 @shared_task(name="accounts.outbox_sweep")
 def outbox_sweep_task() -> int:
-    """Send the emails whose send was lost (see `outbox_sweep`)."""
+    """Send the due emails whose send was lost (see `outbox_sweep`)."""
     ids = outbox_sweep(now=timezone.now())
     for email_id in ids:
         email_send_task.delay(email_id)
