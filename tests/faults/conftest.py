@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from kombu import pools
 
 from portal.celery import app
 
@@ -88,8 +89,7 @@ class RedisServer:
 
 def _point_celery_at(url: str) -> None:
     """The app's broker is `url` from now on (its connection and producer pools rebuilt)."""
-    if app._pool is not None:
-        app._pool.force_close_all()
+    pools.reset()  # kombu's pools of every broker, closed and forgotten
     app._after_fork()  # drops the pools, as a forked process does
     app.conf.broker_url = url
     app.conf.broker_write_url = None
