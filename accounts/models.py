@@ -332,6 +332,10 @@ class OutboundEmail(models.Model):
     attachments = models.JSONField(_("attachments"), default=list, blank=True)
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.QUEUED)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    # When the next send is due: at once when written, then after each failed attempt the
+    # retry's back-off. A queued email still unsent a while after this lost its task (Redis
+    # was down or lost its queue) and the sweep sends it again.
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
     last_error = models.TextField(_("last error"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
@@ -340,7 +344,10 @@ class OutboundEmail(models.Model):
         verbose_name = _("outbound email")
         verbose_name_plural = _("outbound emails")
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["state", "created_at"], name="outbox_queued")]
+        indexes = [
+            models.Index(fields=["state", "created_at"], name="outbox_queued"),
+            models.Index(fields=["state", "next_attempt_at"], name="outbox_due"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.subject} → {', '.join(self.to)}"

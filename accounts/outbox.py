@@ -21,6 +21,7 @@ from django.template.loader import render_to_string, select_template
 from django.utils import timezone, translation
 
 from .models import Account, OutboundEmail
+from .retries import retry_delay
 
 logger = logging.getLogger(__name__)
 
@@ -94,16 +95,25 @@ def email_queue(
     return queued
 
 
-def email_send(*, email_id: int) -> bool:
-    """Send the queued email `email_id`; True when sent now, False if it was sent before.
+def email_backoff(attempts: int) -> timedelta:
+    """How long after its `attempts`-th failed attempt an email is tried again: 30 s, 1 min,
+    2 min, ... up to TASK_RETRY_MAX_DELAY (the send task's retries and the sweep agree on it)."""
+    return timedelta(seconds=retry_delay(max(attempts - 1, 0), first=30))
 
-    The row is locked while sending, so two workers never send the same email. Raises
-    AttachmentNotReady or the mail backend's error for the caller to retry.
+
+def email_send(*, email_id: int) -> bool:
+    """Send the queued email `email_id`; True when sent now, False if it was sent before or
+    given up (failed).
+
+    The row is locked while sending, so two workers never send the same email. A failed
+    attempt is counted and the next one due after `email_backoff`; after EMAIL_MAX_RETRIES
+    retries the email is given up (failed). Raises AttachmentNotReady or the mail backend's
+    error for the caller to retry (after `email_backoff` of `email_attempts`).
     """
     failure: Exception | None = None
     with transaction.atomic():
         email = OutboundEmail.objects.select_for_update().get(pk=email_id)
-        if email.state == OutboundEmail.State.SENT:
+        if email.state != OutboundEmail.State.QUEUED:
             return False
         email.attempts += 1
         try:
@@ -111,16 +121,30 @@ def email_send(*, email_id: int) -> bool:
         except Exception as error:
             failure = error
             email.last_error = f"{type(error).__name__}: {error}"[:2000]
-            email.save(update_fields=["attempts", "last_error"])
+            email.next_attempt_at = timezone.now() + email_backoff(email.attempts)
+            fields = ["attempts", "last_error", "next_attempt_at"]
+            if email.attempts > settings.EMAIL_MAX_RETRIES:
+                email.state = OutboundEmail.State.FAILED
+                fields.append("state")
+                logger.error("Gave up sending email %s: %s", email.pk, email.last_error)
+            email.save(update_fields=fields)
         else:
             email.state = OutboundEmail.State.SENT
             email.sent_at = timezone.now()
             email.last_error = ""
             email.save(update_fields=["state", "sent_at", "attempts", "last_error"])
     if failure is not None:
+        if email.state == OutboundEmail.State.FAILED:
+            return False
         raise failure
     logger.info("Sent email %s (%s) to %d recipient(s).", email.pk, email.key, len(email.to))
     return True
+
+
+def email_attempts(*, email_id: int) -> int:
+    """How many times the email `email_id` has been tried (1 if it is gone)."""
+    attempts = OutboundEmail.objects.filter(pk=email_id).values_list("attempts", flat=True)
+    return max(attempts.first() or 1, 1)
 
 
 def _message(email: OutboundEmail) -> EmailMultiAlternatives:
@@ -146,12 +170,18 @@ def email_give_up(*, email_id: int, error: str) -> None:
     )
 
 
+# How long past its due time an email may wait for its own task before the sweep sends it.
+SWEEP_GRACE = timedelta(minutes=5)
+
+
 def outbox_sweep(*, now: datetime) -> list[int]:
-    """The emails never attempted a while after they were written (a lost enqueue), to be
-    sent now. An email that was attempted is left to its own task's retries and back-off."""
-    stale = now - timedelta(minutes=10)
+    """The queued emails due more than SWEEP_GRACE ago and still unsent, whatever their
+    attempts: their task was lost (Redis down when it was sent, or emptied while it waited
+    for its retry), to be sent now. Sending twice is harmless (`email_send` sends once)."""
     return list(
         OutboundEmail.objects.filter(
-            state=OutboundEmail.State.QUEUED, attempts=0, created_at__lt=stale
-        ).values_list("pk", flat=True)[:500]
+            state=OutboundEmail.State.QUEUED, next_attempt_at__lte=now - SWEEP_GRACE
+        )
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:500]
     )

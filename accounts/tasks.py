@@ -10,15 +10,16 @@ from django.conf import settings
 from django.utils import timezone
 
 from .models import OutboundEmail
-from .outbox import email_give_up, email_send, outbox_sweep
+from .outbox import email_attempts, email_give_up, email_send, outbox_sweep
 from .retries import retry_delay
 
 logger = logging.getLogger(__name__)
 
 
 def _email_send(self: Task[..., Any], email_id: int) -> bool:
-    """Send one queued email; on failure retry with a growing delay (30 s, doubling, up to
-    TASK_RETRY_MAX_DELAY), then give up."""
+    """Send one queued email; on failure retry when the email says it is due again (a
+    growing delay), until `email_send` gives it up. The attempts are counted on the row, so
+    an email the sweep sends again keeps its back-off and its limit."""
     try:
         return email_send(email_id=email_id)
     except OutboundEmail.DoesNotExist:
@@ -28,8 +29,10 @@ def _email_send(self: Task[..., Any], email_id: int) -> bool:
             email_give_up(email_id=email_id, error=f"{type(error).__name__}: {error}")
             logger.error("Gave up sending email %s: %s", email_id, error)
             return False
+        # The attempts counted on the row, not this task's retries: an email the sweep sent
+        # again keeps its back-off (the same one `email_send` set as its next attempt).
         raise self.retry(
-            exc=error, countdown=retry_delay(self.request.retries, first=30)
+            exc=error, countdown=retry_delay(email_attempts(email_id=email_id) - 1, first=30)
         ) from error
 
 
@@ -40,7 +43,7 @@ email_send_task = shared_task(
 
 @shared_task(name="accounts.outbox_sweep")
 def outbox_sweep_task() -> int:
-    """Send the emails whose send was lost (see `outbox_sweep`)."""
+    """Send the due emails whose send was lost (see `outbox_sweep`)."""
     ids = outbox_sweep(now=timezone.now())
     for email_id in ids:
         email_send_task.delay(email_id)

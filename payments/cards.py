@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -295,6 +295,24 @@ def card_setup_start_for(*, account: Account) -> BrowserIntent | None:
     except (GatewayTimeout, GatewayUnavailable):
         logger.warning("No card setup for account %s: the processor did not answer.", account.pk)
         return None
+
+
+def payment_methods_stuck_verifying(*, now: datetime) -> list[int]:
+    """The cards still verifying CARD_VERIFY_STUCK_MINUTES after they were added, with no
+    verification tried in that time either: their task was lost (Redis down when the card
+    was added, or emptied while the task waited for a retry). Verifying one again is
+    harmless: `payment_method_verify` acts only on a card still verifying, and asks the
+    gateway under the card's one idempotency key, so a card is checked and recorded once."""
+    since = now - timedelta(minutes=settings.CARD_VERIFY_STUCK_MINUTES)
+    recently_tried = GatewayAttempt.objects.filter(
+        kind=GatewayAttempt.Kind.VERIFY, payment_method=OuterRef("pk")
+    ).filter(Q(created_at__gt=since) | Q(completed_at__gt=since))
+    return list(
+        PaymentMethod.objects.filter(state=PaymentMethod.State.VERIFYING, created_at__lte=since)
+        .exclude(Exists(recently_tried))
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)[:500]
+    )
 
 
 def payment_method_give_up_verifying(*, payment_method_id: int) -> None:

@@ -18,6 +18,7 @@ from .cards import (
     payment_method_verify,
     payment_methods_check_promise,
     payment_methods_expire,
+    payment_methods_stuck_verifying,
 )
 from .core import payments_settle
 from .one_time import payment_paypal_sync
@@ -49,6 +50,16 @@ payment_method_verify_task = shared_task(
     max_retries=settings.CARD_VERIFY_MAX_RETRIES,
     acks_late=True,
 )(_payment_method_verify)
+
+
+@shared_task(name="payments.payment_methods_redrive")
+def payment_methods_redrive_task() -> int:
+    """Verify again the cards whose verification was lost (see
+    `payment_methods_stuck_verifying`); returns how many were sent."""
+    ids = payment_methods_stuck_verifying(now=timezone.now())
+    for payment_method_id in ids:
+        payment_method_verify_task.delay(payment_method_id)
+    return len(ids)
 
 
 @shared_task(name="payments.payment_methods_check_promise")

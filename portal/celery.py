@@ -3,8 +3,8 @@ task base that waits for the sender's transaction (every task of every app uses 
 
 from __future__ import annotations
 
+import logging
 import os
-from functools import partial
 from typing import Any
 
 from celery import Celery
@@ -12,8 +12,22 @@ from celery.contrib.django.task import DjangoTask
 from celery.result import AsyncResult
 from celery.utils import uuid
 from django.db import transaction
+from kombu.exceptions import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+logger = logging.getLogger(__name__)
+
+# What a broker that is down or unreachable raises when a task is sent.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 class TransactionAwareTask(DjangoTask):  # type: ignore[type-arg]
@@ -24,6 +38,12 @@ class TransactionAwareTask(DjangoTask):  # type: ignore[type-arg]
     first and find nothing, or act on a change that is then rolled back. So `task.delay()`
     is safe anywhere, with no `on_commit` at the call site. The result handle is returned at
     once (its id is chosen now); outside a transaction the task is sent immediately.
+
+    A send after the commit never fails the committed change: the database row is the
+    truth (an outbox email, a card still verifying), so a broker that cannot take the task
+    is logged and the task left to the sweep that finds such rows (`accounts.outbox_sweep`,
+    `payments.payment_methods_redrive`). The settings bound how long a send waits for a
+    dead broker (CELERY_BROKER_TRANSPORT_OPTIONS, CELERY_TASK_PUBLISH_RETRY_POLICY).
     """
 
     def apply_async(
@@ -37,7 +57,22 @@ class TransactionAwareTask(DjangoTask):  # type: ignore[type-arg]
         if not transaction.get_connection().in_atomic_block:
             return super().apply_async(args, kwargs, task_id, *more, **options)
         task_id = task_id or uuid()
-        transaction.on_commit(partial(super().apply_async, args, kwargs, task_id, *more, **options))
+        send = super().apply_async
+
+        def send_after_commit() -> None:
+            try:
+                send(args, kwargs, task_id, *more, **options)
+            except BROKER_ERRORS as error:
+                # Only the task's name and id: its arguments are never logged.
+                logger.warning(
+                    "Could not send task %s (%s) after the commit: %s: %s; left for the sweep.",
+                    self.name,
+                    task_id,
+                    type(error).__name__,
+                    error,
+                )
+
+        transaction.on_commit(send_after_commit)
         return self.AsyncResult(task_id)
 
 

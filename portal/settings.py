@@ -253,12 +253,25 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 BROKER_VISIBILITY_TIMEOUT = env.int("BROKER_VISIBILITY_TIMEOUT", default=600)
 # The longest a failed task waits for its next try (every retry delay is capped by it).
 TASK_RETRY_MAX_DELAY = env.int("TASK_RETRY_MAX_DELAY", default=300)
-CELERY_BROKER_TRANSPORT_OPTIONS = {
+BROKER_TIMEOUT_SECONDS = env.float("BROKER_TIMEOUT_SECONDS", default=0.5)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
     # Every worker looks for tasks past their visibility timeout this often (a tenth of the
     # timeout, at most 10 s), so a lost task is running again soon after its timeout.
     "unacked_restore_interval": max(1, min(10, BROKER_VISIBILITY_TIMEOUT // 10)),
     "unacked_restore_throttle": 1,
+    # A request never waits long on a broker that is down: a send gives up after about
+    # BROKER_TIMEOUT_SECONDS per try (connecting, then each read) and one retry, and the task
+    # is left to the sweeps (see portal/celery.py).
+    "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
+    "socket_timeout": BROKER_TIMEOUT_SECONDS,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT_SECONDS
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
 }
 # Three queues, so that money work never waits behind documents: "money" (the billing run
 # and its chunks, charges, settling lost answers, card verification, refunds), "emails" and
@@ -294,7 +307,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(minute=40),
     },
     "accounts-outbox-sweep": {
+        # Emails due whose send was lost (Redis down or emptied): sent again.
         "task": "accounts.outbox_sweep",
+        "schedule": crontab(minute="*/5"),
+    },
+    "payments-verify-stuck": {
+        # Cards still verifying CARD_VERIFY_STUCK_MINUTES after being added: verified again.
+        "task": "payments.payment_methods_redrive",
         "schedule": crontab(minute="*/5"),
     },
     "payments-approval-promise": {
@@ -331,6 +350,9 @@ CARD_ATTEMPTS_PER_HOUR = env.int("CARD_ATTEMPTS_PER_HOUR", default=5)
 CARD_NEW_PER_WINDOW = env.int("CARD_NEW_PER_WINDOW", default=3)
 CARD_NEW_WINDOW_DAYS = env.int("CARD_NEW_WINDOW_DAYS", default=30)
 CARD_VERIFY_MAX_RETRIES = env.int("CARD_VERIFY_MAX_RETRIES", default=7)
+# A card still verifying this long after it was added (or last tried) lost its verification
+# task; the sweep sends it again (the same idempotency key: verified once).
+CARD_VERIFY_STUCK_MINUTES = env.int("CARD_VERIFY_STUCK_MINUTES", default=5)
 CARD_ESCALATE_AFTER_HOURS = env.int("CARD_ESCALATE_AFTER_HOURS", default=20)
 CARD_PROMISE_HOURS = env.int("CARD_PROMISE_HOURS", default=24)
 CARD_EXPIRY_WARNING_DAYS = env.int("CARD_EXPIRY_WARNING_DAYS", default=30)

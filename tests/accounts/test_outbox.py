@@ -202,3 +202,40 @@ def test_only_the_portals_own_addresses_become_links(account: Account) -> None:
     assert '<a href="http://127.0.0.1:8000/admin/payments/paymentmethod/?queue=awaiting">' in (
         email.html
     )
+
+
+def test_an_email_whose_retry_was_lost_is_swept_once_it_is_due_whatever_its_attempts(
+    flaky,
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.outbox import SWEEP_GRACE, email_backoff, outbox_sweep
+
+    email = _queue()
+    flaky.failures = 3
+    for _attempt in range(3):
+        with pytest.raises(SMTPServerDisconnected):
+            email_send(email_id=email.pk)
+    email.refresh_from_db()
+    assert (email.state, email.attempts) == (OutboundEmail.State.QUEUED, 3)
+    # Its retry (due after the task's back-off) was lost with Redis's queue.
+    due = email.next_attempt_at
+    assert abs((due - timezone.now()) - email_backoff(3)) < timedelta(seconds=5)
+    assert outbox_sweep(now=due) == []  # its own retry still has its chance
+    assert outbox_sweep(now=due + SWEEP_GRACE) == [email.pk]
+    assert email_send(email_id=email.pk) is True
+    assert outbox_sweep(now=due + timedelta(days=1)) == []  # sent: never swept again
+
+
+def test_an_email_given_up_is_never_swept(flaky) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.outbox import outbox_sweep
+
+    email = _queue()
+    OutboundEmail.objects.filter(pk=email.pk).update(state=OutboundEmail.State.FAILED)
+    assert outbox_sweep(now=timezone.now() + timedelta(days=1)) == []

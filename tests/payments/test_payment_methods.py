@@ -221,3 +221,42 @@ def test_the_same_card_cannot_be_put_on_file_twice(
     again = add_card(account, owner, "4242424242424242")
     assert again.fingerprint == first.fingerprint and again.pk != first.pk
     assert "4242424242424242" not in first.fingerprint
+
+
+def test_a_card_left_verifying_is_found_stuck_only_after_a_while_without_a_try(
+    account: Account, owner: User, card_token, settings
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payments.cards import payment_method_add, payment_methods_stuck_verifying
+
+    settings.CARD_VERIFY_STUCK_MINUTES = 5
+    # Added while Redis was down: the verification task never reached a worker.
+    method = payment_method_add(
+        account=account,
+        by=owner,
+        token=card_token(),
+        address=BillingAddress.of_account(account),
+        contact_email="cards@example.com",
+    )
+    now = timezone.now()
+    assert payment_methods_stuck_verifying(now=now) == []
+    assert payment_methods_stuck_verifying(now=now + timedelta(minutes=6)) == [method.pk]
+    # A verification tried just now (its gateway busy, its retry waiting) is not stuck yet.
+    GatewayAttempt.objects.create(
+        idempotency_key=f"verify:{method.pk}",
+        gateway=method.gateway,
+        kind=GatewayAttempt.Kind.VERIFY,
+        payment_method=method,
+        status=GatewayAttempt.Status.FAILED,
+        completed_at=now + timedelta(minutes=5),
+    )
+    assert payment_methods_stuck_verifying(now=now + timedelta(minutes=6)) == []
+    assert payment_methods_stuck_verifying(now=now + timedelta(minutes=11)) == [method.pk]
+    # Once verified it is never stuck again, and verifying it again does nothing more.
+    payment_method_verify(payment_method_id=method.pk)
+    payment_method_verify(payment_method_id=method.pk)
+    assert payment_methods_stuck_verifying(now=now + timedelta(days=1)) == []
+    assert SandboxRequest.objects.filter(kind="verify").count() == 1
