@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
@@ -335,7 +335,11 @@ class OutboundEmail(models.Model):
     # When the next send is due: at once when written, then after each failed attempt the
     # retry's back-off. A queued email still unsent a while after this lost its task (Redis
     # was down or lost its queue) and the sweep sends it again.
-    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    # Due at once when written; also in the database, for rows written by code that does not
+    # know the column (the previous release during a deploy).
+    next_attempt_at = models.DateTimeField(
+        _("next attempt"), default=timezone.now, db_default=Now()
+    )
     last_error = models.TextField(_("last error"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
