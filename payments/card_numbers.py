@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 import unicodedata
 
 MIN_DIGITS = 13
 MAX_DIGITS = 19
 
 # Characters with a digit value that are not decimal digits (`\d`): superscripts, subscripts,
-# circled digits. Python's `\w` counts them as word characters, so they are not separators.
+# circled digits (all below U+1F110). Python's `\w` counts them as word characters, so
+# they are not separators.
 _OTHER_DIGITS = "".join(
     chr(code)
-    for code in range(sys.maxunicode + 1)
+    for code in range(0x1F110)
     if unicodedata.digit(chr(code), None) is not None and not chr(code).isdecimal()
 )
 _DIGIT = f"[\\d{re.escape(_OTHER_DIGITS)}]"
