@@ -11,6 +11,7 @@ import gc
 import hashlib
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -223,9 +224,19 @@ def csv_cell(value: object) -> str:
     if isinstance(value, (Decimal, int, date)):
         return str(value)
     text = str(value)
-    if text.startswith(FORMULA_PREFIXES):
+    if text.startswith(FORMULA_PREFIXES) or _formula_after_spaces(text):
         return "'" + text
     return text
+
+
+def _formula_after_spaces(text: str) -> bool:
+    """Spreadsheets skip leading spaces (and invisible characters) and some read full-width
+    ＝＋－＠ as = + - @: what counts is the first visible character, in its NFKC form."""
+    for char in unicodedata.normalize("NFKC", text):
+        if char.isspace() or unicodedata.category(char) == "Cf":
+            continue
+        return char in FORMULA_PREFIXES
+    return False
 
 
 class _Echo:

@@ -8,11 +8,12 @@ sandbox processor's URLs take card data.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.utils.translation import gettext as _
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+
+from .card_numbers import looks_like_card_number
 
 CARD_FIELD_NAMES = frozenset(
     {
@@ -28,25 +29,6 @@ CARD_FIELD_NAMES = frozenset(
         "csc",
     }
 )
-_DIGIT_RUN = re.compile(r"(?<![\d])(?:\d[ -]?){12,19}(?![\d])")
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        digit = int(char)
-        if index % 2:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return total % 10 == 0
-
-
-def looks_like_card_number(value: str) -> bool:
-    for match in _DIGIT_RUN.finditer(value):
-        digits = re.sub(r"\D", "", match.group())
-        if 13 <= len(digits) <= 19 and _luhn(digits):
-            return True
-    return False
 
 
 class CardDataGuardMiddleware:
@@ -57,8 +39,9 @@ class CardDataGuardMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith(self.exempt_prefix) and self._carries_card_data(request):
-            return HttpResponseBadRequest(
-                _("Card numbers and security codes are never sent to this portal.")
+            # A page of its own, not the portal's layout: that would echo the request's URL.
+            return HttpResponse(
+                render_to_string("payments/card_data_refused.html", request=None), status=400
             )
         return self.get_response(request)
 

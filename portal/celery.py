@@ -7,7 +7,7 @@ import logging
 import os
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 from celery.contrib.django.task import DjangoTask
 from celery.result import AsyncResult
 from celery.utils import uuid
@@ -79,3 +79,15 @@ class TransactionAwareTask(DjangoTask):  # type: ignore[type-arg]
 app = Celery("portal", task_cls=TransactionAwareTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _mask_card_numbers(logger: Any, **kwargs: Any) -> None:
+    """A worker logs through Celery's own handlers, not those of settings LOGGING: they mask
+    card-like numbers too."""
+    from payments.card_numbers import CardNumberFilter
+
+    for handler in logger.handlers:
+        if not any(isinstance(f, CardNumberFilter) for f in handler.filters):
+            handler.addFilter(CardNumberFilter())

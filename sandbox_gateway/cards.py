@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from enum import StrEnum
 
@@ -35,7 +36,10 @@ TEST_CARDS: dict[str, Scenario] = {
 
 
 def digits_only(number: str) -> str:
-    return "".join(ch for ch in number if ch.isdigit())
+    """The number's digits, as a processor reads them: ASCII digits, spaces and dashes only;
+    anything else (a superscript, a full-width digit, a letter) makes it no number at all."""
+    compact = re.sub(r"[\s-]", "", number)
+    return compact if re.fullmatch(r"[0-9]+", compact) else ""
 
 
 def luhn_valid(number: str) -> bool:
@@ -66,11 +70,15 @@ def brand_of(number: str) -> str:
     return "unknown"
 
 
+# Processors refuse an expiry further away than this (Stripe: 50 years).
+MAX_EXPIRY_YEARS = 50
+
+
 def expiry_valid(month: int, year: int, today: date) -> bool:
-    if not 1 <= month <= 12:
+    if not 1 <= month <= 12 or year > today.year + MAX_EXPIRY_YEARS:
         return False
     return (year, month) >= (today.year, today.month)
 
 
 def cvc_valid(cvc: str, brand: str) -> bool:
-    return cvc.isdigit() and len(cvc) == (4 if brand == "amex" else 3)
+    return re.fullmatch(r"[0-9]{4}" if brand == "amex" else r"[0-9]{3}", cvc) is not None

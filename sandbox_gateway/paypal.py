@@ -56,7 +56,14 @@ def create_order(
         return SandboxPayPalOrder.objects.get(request_id=request_id)
 
 
+def _check_id(order_id: str) -> None:
+    # PostgreSQL refuses a NUL in a query: such an id names no order (PayPal answers 404).
+    if not order_id or len(order_id) > 64 or "\x00" in order_id:
+        raise UnknownOrder(order_id)
+
+
 def get_order(order_id: str) -> SandboxPayPalOrder:
+    _check_id(order_id)
     order = SandboxPayPalOrder.objects.filter(order_id=order_id).first()
     if order is None:
         raise UnknownOrder(order_id)
@@ -66,6 +73,7 @@ def get_order(order_id: str) -> SandboxPayPalOrder:
 @transaction.atomic
 def decide(order_id: str, *, approve: bool) -> SandboxPayPalOrder:
     """What the customer chose on the approval page."""
+    _check_id(order_id)
     order = SandboxPayPalOrder.objects.select_for_update().filter(order_id=order_id).first()
     if order is None:
         raise UnknownOrder(order_id)

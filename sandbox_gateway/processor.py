@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -16,6 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from .cards import (
     TEST_CARDS,
@@ -61,6 +64,7 @@ DECLINES = {
 }
 
 
+@sensitive_variables()
 def tokenize(
     *, number: str, exp_month: str, exp_year: str, cvc: str, holder: str, today: date
 ) -> tuple[SandboxCard | None, dict[str, str]]:
@@ -68,16 +72,15 @@ def tokenize(
     errors: dict[str, str] = {}
     digits = digits_only(number)
     brand = brand_of(digits)
-    if not holder.strip():
+    if not holder.strip() or any(unicodedata.category(char) == "Cc" for char in holder):
         errors["holder"] = _("Enter the name on the card.")
     if not luhn_valid(digits):
         errors["number"] = _("The card number is invalid.")
-    try:
+    month, year = 0, 0
+    if re.fullmatch(r"[0-9]{1,2}", exp_month) and re.fullmatch(r"[0-9]{2}|[0-9]{4}", exp_year):
         month, year = int(exp_month), int(exp_year)
         if year < 100:
             year += 2000
-    except ValueError:
-        month, year = 0, 0
     if not expiry_valid(month, year, today):
         errors["expiry"] = _("The expiry date is invalid or in the past.")
     if not cvc_valid(cvc.strip(), brand):
@@ -101,6 +104,7 @@ def tokenize(
     return card, {}
 
 
+@sensitive_variables()
 def fingerprint_of(digits: str) -> str:
     """A card's fingerprint, as processors give one: the same for the same number, and no
     way back to the number (keyed with the portal's secret)."""

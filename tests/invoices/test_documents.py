@@ -239,3 +239,39 @@ def test_a_stored_pdf_that_went_missing_is_rendered_again(
     response = owner_client.get(reverse("invoices:pdf", args=[overage.pk]))
     assert response.status_code == 200
     assert b"".join(response.streaming_content).startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        " =1+1",
+        '\u00a0=HYPERLINK("http://evil.example","x")',
+        "\u3000+1",
+        "＝1+1",
+        "＋1",
+        "－1",
+        "＠SUM(A1)",
+        " \u00a0 ＝1",
+        "\u200b=1",
+        "\n=1",
+    ],
+)
+def test_csv_cells_with_a_formula_after_spaces_or_in_full_width_are_neutralised(
+    owner_client: Client, account: Account, description: str
+) -> None:
+    """Spreadsheets skip leading spaces and read full-width ＝＋－＠ as formulas."""
+    invoice = invoice_issue_one_time(
+        account=account, items=[ItemSpec(description=description, unit_price=D(1))]
+    )
+    _raw, rows = _csv(owner_client.get(reverse("invoices:csv", args=[invoice.pk])))
+    assert rows[1][6] == "'" + description
+
+
+def test_csv_text_that_only_starts_with_a_space_is_left_as_it_is(
+    owner_client: Client, account: Account
+) -> None:
+    invoice = invoice_issue_one_time(
+        account=account, items=[ItemSpec(description=" CDN 流量 ＝ 5 GB", unit_price=D(1))]
+    )
+    _raw, rows = _csv(owner_client.get(reverse("invoices:csv", args=[invoice.pk])))
+    assert rows[1][6] == " CDN 流量 ＝ 5 GB"

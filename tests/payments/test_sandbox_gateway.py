@@ -103,3 +103,65 @@ def test_verification_is_idempotent_and_a_token_is_single_use() -> None:
         gateway.describe_token(card.token)
     other = gateway.verify_card(token=card.token, idempotency_key="verify:2")
     assert other.outcome == "failed"
+
+
+TOKENS = reverse("sandbox_gateway:tokens")
+GOOD_CARD = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2030", "cvc": "123"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"number": "4242424242424²42"}, "number"),
+        ({"number": "４２４２４２４２４２４２４２４２"}, "number"),
+        ({"exp_year": "9" * 30}, "expiry"),
+        ({"exp_year": "2200"}, "expiry"),
+        ({"cvc": "１２３"}, "cvc"),
+        ({"holder": "A\x00B"}, "holder"),
+    ],
+)
+def test_the_token_api_answers_bad_card_fields_with_a_clear_error(
+    client: Client, change: dict[str, str], field: str
+) -> None:
+    body = {**GOOD_CARD, "holder": "A B", **change}
+    response = client.post(TOKENS, data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+    assert not SandboxCard.objects.exists()
+
+
+@pytest.mark.parametrize("body", ["[1, 2]", '"4242424242424242"', "null", "\xff"])
+def test_the_token_api_answers_a_body_that_is_not_an_object_with_a_clear_error(
+    client: Client, body: str
+) -> None:
+    response = client.post(TOKENS, data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"__all__": "Malformed request."}}
+
+
+@pytest.mark.parametrize("token", ["%00", "PP%00", "x" * 300])
+def test_the_paypal_page_answers_a_bad_token_with_a_404(client: Client, token: str) -> None:
+    url = reverse("sandbox_gateway:paypal_checkout")
+    assert client.get(f"{url}?token={token}").status_code == 404
+    assert client.post(url, {"token": token.replace("%00", "\x00")}).status_code == 404
+
+
+def test_an_error_page_under_debug_shows_no_card_number_or_code(
+    client: Client, settings, monkeypatch
+) -> None:
+    """The technical 500 page (and error reports) keep the card fields out, DEBUG or not."""
+    settings.DEBUG = True
+    client.raise_request_exception = False
+
+    def broken(digits: str) -> str:
+        raise RuntimeError("the processor broke")
+
+    monkeypatch.setattr("sandbox_gateway.processor.fingerprint_of", broken)
+    # Built, so that the page's source excerpts of this test do not hold them either.
+    number, cvc = "5555" * 3 + "4444", str(900 + 87)
+    body = {**GOOD_CARD, "number": number, "cvc": cvc, "holder": "A B"}
+    response = client.post(TOKENS, data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 500
+    page = response.content.decode()
+    assert "the processor broke" in page  # it is Django's technical page
+    assert number not in page and f'"{cvc}"' not in page and f"'{cvc}'" not in page

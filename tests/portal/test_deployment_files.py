@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sys
+from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,3 +93,44 @@ def test_dockerfile_installs_pango_and_a_cjk_font_for_weasyprint() -> None:
     assert "uv sync --frozen" in dockerfile
     assert "compilemessages" in dockerfile
     assert "collectstatic" in dockerfile
+
+
+def _web_commands() -> dict[str, list[str]]:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    cmd = next(line for line in dockerfile.splitlines() if line.startswith("CMD "))
+    return {"Dockerfile": json.loads(cmd[4:]), "compose": _compose()["services"]["web"]["command"]}
+
+
+@pytest.mark.parametrize("where", ["Dockerfile", "compose"])
+def test_the_web_servers_access_log_records_no_query_string_and_masks_card_numbers(
+    where: str, monkeypatch, tmp_path
+) -> None:
+    """gunicorn, started as the deployment starts it, logs a request's path (masked) and
+    never its query string."""
+    from gunicorn.app.wsgiapp import WSGIApplication
+
+    command = _web_commands()[where]
+    assert "--access-logformat" not in command and "--logger-class" not in command
+    monkeypatch.setattr(sys, "argv", command)
+    cfg = WSGIApplication().cfg
+    for atom in ("%(q)s", "%(r)s", "%(f)s", "%({query_string}e)s"):
+        assert atom not in cfg.access_log_format
+    cfg.set("accesslog", str(tmp_path / "access.log"))
+    logger = cfg.logger_class(cfg)
+    request = SimpleNamespace(headers=[])
+    response = SimpleNamespace(status="404 Not Found", sent=0, headers=[])
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/nosuch/4000000000000077",
+        "QUERY_STRING": "date_from=4242424242424242&q=secret",
+        "RAW_URI": "/nosuch/4000000000000077?date_from=4242424242424242&q=secret",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "203.0.113.7",
+        "HTTP_REFERER": "https://billing.example.com/invoices/?date_from=5555555555554444",
+    }
+    logger.access(response, request, environ, timedelta(milliseconds=5))
+    line = (tmp_path / "access.log").read_text()
+    assert '"GET /nosuch/************0077 HTTP/1.1" 404' in line
+    assert "?" not in line and "secret" not in line
+    for number in ("4000000000000077", "4242424242424242", "5555555555554444"):
+        assert number not in line
