@@ -37,11 +37,15 @@ class UserManager(BaseUserManager["User"]):
         extra.setdefault("is_superuser", True)
         return self._create_user(email, password, **extra)
 
+    def with_email(self, email: str) -> models.QuerySet[User]:
+        """The user (none or one) whose address `email` means: found by exactly the key the
+        sign-in lockout counts (not `iexact`, whose upper-casing makes "ı" match "i" and so
+        would give one user several keys). Every "does this address have a user" asks this."""
+        return self.alias(email_key=Lower("email")).filter(email_key=sign_in_key(email))
+
     def get_by_natural_key(self, username: str | None) -> User:
         # Email addresses are stored lower-cased; sign-in ignores case and surrounding spaces.
-        # Found by exactly the key the lockout counts (not `iexact`, whose upper-casing makes
-        # "ı" match "i" and so would give one user several keys).
-        return self.alias(email_key=Lower("email")).get(email_key=sign_in_key(username or ""))
+        return self.with_email(username or "").get()
 
 
 class User(AbstractBaseUser, PermissionsMixin):

@@ -111,7 +111,7 @@ def team_invite(*, account: Account, by: User, email: str, role: str) -> SentInv
     if role not in Membership.Role.values:
         raise TeamError(_("Choose a role."))
     email = normalise_email(email)
-    if Membership.objects.filter(account=account, user__email__iexact=email).exists():
+    if Membership.objects.filter(account=account, user__in=User.objects.with_email(email)).exists():
         raise TeamError(_("%(email)s is already a member of this account.") % {"email": email})
     now = timezone.now()
     Invitation.objects.filter(
@@ -227,7 +227,7 @@ def team_accept_as_new_user(
     they sign in instead) and ValidationError for a password the validators refuse.
     """
     invitation = _open_invitation(token)
-    if User.objects.filter(email__iexact=invitation.email).exists():
+    if User.objects.with_email(invitation.email).exists():
         raise TeamError(
             _("%(email)s has a user already: sign in to accept the invitation.")
             % {"email": invitation.email}

@@ -243,7 +243,7 @@ def invitation_view(request: HttpRequest, token: str) -> HttpResponse:
             status=404 if invitation is None else 410,
         )
     user = request.user if request.user.is_authenticated else None
-    has_user = User.objects.filter(email__iexact=invitation.email).exists()
+    has_user = User.objects.with_email(invitation.email).exists()
     new_member = (
         NewMemberForm(request.POST or None, email=invitation.email)
         if user is None and not has_user

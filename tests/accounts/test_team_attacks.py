@@ -177,3 +177,16 @@ def test_an_invitation_clicked_twice_at_once_makes_one_user(account: Account, ow
     assert sum(isinstance(r, TeamError) for r in results) == 1, results
     assert User.objects.filter(email="twice@example.com").count() == 1
     assert Membership.objects.filter(account=account, user__email="twice@example.com").count() == 1
+
+
+def test_whether_an_address_has_a_user_is_answered_as_sign_in_answers_it(
+    account: Account, owner: User, viewer: User
+) -> None:
+    """`vıewer@` (dotless ı) upper-cases to `VIEWER@`, but sign-in does not take it for
+    viewer@example.com: the invitation does not either, so its invitee joins as a user of
+    their own instead of being told to sign in as someone else."""
+    sent = team_invite(account=account, by=owner, email="vıewer@example.com", role="viewer")
+    _membership, joined = team_accept_as_new_user(token=sent.token, full_name="", password=PASSWORD)
+    assert joined != viewer
+    assert User.objects.get_by_natural_key("vıewer@example.com") == joined
+    assert User.objects.get_by_natural_key("viewer@example.com") == viewer
