@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils.formats import date_format
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -82,7 +83,7 @@ def _charge_late_fee(invoice_id: int, day: date) -> LateFee | None:
     with translation.override(account.language):
         description = _("Late fee: invoice %(number)s unpaid since %(due)s") % {
             "number": invoice.number,
-            "due": invoice.due_date.isoformat(),
+            "due": date_format(invoice.due_date),
         }
         category = _("Late fee")
     fee_invoice = invoice_issue_one_time(

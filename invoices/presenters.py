@@ -40,8 +40,8 @@ def plain_number(value: Decimal) -> str:
 def _period(start: date | None, end: date | None) -> str:
     if start is None:
         return ""
-    first = date_format(start, "SHORT_DATE_FORMAT")
-    return f"{first} – {date_format(end, 'SHORT_DATE_FORMAT')}" if end else first
+    first = date_format(start, "DATE_FORMAT")
+    return f"{first} – {date_format(end, 'DATE_FORMAT')}" if end else first
 
 
 def _line(item: InvoiceItem, currency: str) -> Line:

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.audit import log_action
@@ -297,11 +297,14 @@ def invoice_issue_credit(
     _validate_correction_amount(original, amount)
     if _corrected(original) + amount > original.total:
         raise InvoiceError(_("Credits and refunds against an invoice cannot exceed its total."))
+    # The item is printed on the account's document: in the account's language.
+    with translation.override(account.language):
+        description = reason or _("Credit")
     credit = _issue(
         account=account,
         type=Invoice.Type.CREDIT,
         currency=original.currency,
-        items=[ItemSpec(description=reason or "Credit", unit_price=-amount)],
+        items=[ItemSpec(description=description, unit_price=-amount)],
         issue_date=issue_date or timezone.localdate(),
         refers_to=original,
         reason=reason,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import ClassVar
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
@@ -322,6 +323,12 @@ class Payment(PostalAddress):
 
     def __str__(self) -> str:
         return f"{self.get_method_display()} {self.amount} {self.currency} ({self.state})"
+
+    @property
+    def receipt_number(self) -> str:
+        """The number printed on the receipt: the payment's own id, formatted like an
+        invoice number (a payment that failed has no receipt, so the numbers have gaps)."""
+        return f"{settings.RECEIPT_NUMBER_PREFIX}{self.pk:0{settings.INVOICE_NUMBER_DIGITS}d}"
 
     @property
     def method_label(self) -> str:

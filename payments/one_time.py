@@ -504,8 +504,9 @@ def payment_paypal_start(
                 payment = _created_concurrently(key=key, account=account)
     if payment.state != Payment.State.CREATED:
         return PayPalStart(payment, "")
-    with translation.override(account.language):
-        description = _("Payment to %(seller)s") % {"seller": settings.SELLER_NAME}
+    # PayPal shows the description to the payer on its approval page and in their PayPal
+    # history: in the payer's language (the page's), as the approval page itself is.
+    description = _("Payment to %(seller)s") % {"seller": settings.SELLER_NAME}
     order = gateway_ask(
         lambda: gateway.create_order(
             amount=payment.amount,

@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, Sum
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.audit import AuditAction, log_action
@@ -188,10 +188,13 @@ def payment_refund_unapplied(*, payment_id: int) -> PaymentRefund | None:
     key = f"unapplied:{payment.pk}"
     if unapplied <= 0 and not PaymentRefund.objects.filter(key=key).exists():
         return None
+    # The reason is kept on the refund, a record of the account's: in the account's language.
+    with translation.override(payment.account.language):
+        reason = _("Not needed: the balance was already paid")
     return payment_refund(
         payment=payment,
         amount=unapplied,
-        reason="Not needed: the balance was already paid",
+        reason=reason,
         by=None,
         key=key,
     )

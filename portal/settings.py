@@ -174,6 +174,8 @@ LANGUAGES = [
     ("zh-hans", _("Simplified Chinese")),
 ]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# One date and one date-time format per language (portal/formats/).
+FORMAT_MODULE_PATH = ["portal.formats"]
 USE_I18N = True
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_TZ = True
@@ -335,6 +337,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 # Invoices: numbering, payment terms, and the seller printed on every invoice.
 INVOICE_NUMBER_PREFIX = env.str("INVOICE_NUMBER_PREFIX", default="INV-")
 INVOICE_NUMBER_DIGITS = env.int("INVOICE_NUMBER_DIGITS", default=6)
+# Receipts are numbered by their payment, with the invoices' number of digits.
+RECEIPT_NUMBER_PREFIX = env.str("RECEIPT_NUMBER_PREFIX", default="RCPT-")
 INVOICE_PAYMENT_TERMS_DAYS = env.int("INVOICE_PAYMENT_TERMS_DAYS", default=30)
 INVOICES_PER_PAGE = env.int("INVOICES_PER_PAGE", default=25)
 SELLER_NAME = env.str("SELLER_NAME", default="Example Hosting Ltd")
