@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django import template
-from django.utils.html import escape
-from django.utils.safestring import SafeString, mark_safe
+from django.template.defaultfilters import linebreaksbr
+from django.utils.safestring import SafeString
 
 from accounts.postal import address_lines_for_reader
 
@@ -14,4 +14,4 @@ register = template.Library()
 @register.filter
 def postal_address(text: str) -> SafeString:
     """The address as escaped lines joined by <br>, its country in the active language."""
-    return mark_safe("<br>".join(escape(line) for line in address_lines_for_reader(text)))
+    return linebreaksbr("\n".join(address_lines_for_reader(text)), autoescape=True)

@@ -62,13 +62,13 @@ def test_the_same_journey_in_chinese(page: Page, demo: Account) -> None:
         expect(table.get_by_text(label, exact=True).first).to_be_visible()
 
     page.get_by_label("信用值").check()
-    page.get_by_role("button", name="过滤").click()
+    page.get_by_role("button", name="筛选").click()
     for row_type in table.locator("tbody td:nth-child(3)").all_inner_texts():
         assert row_type == "信用值"
 
     page.get_by_label("周期性").check()
     page.get_by_label("信用值").uncheck()
-    page.get_by_role("button", name="过滤").click()
+    page.get_by_role("button", name="筛选").click()
     table.locator("tbody tr").first.get_by_role("link").first.click()
     page.wait_for_load_state()
     page.get_by_role("row", name="Virtual Server").click()

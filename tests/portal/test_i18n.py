@@ -58,5 +58,5 @@ def test_the_language_switch_changes_the_language_of_the_menu(owner_client: Clie
     )
     assert response.status_code == 302
     body = owner_client.get(reverse("accounts:settings")).content.decode()
-    for label in ("发票", "付款方式", "付款", "设置", "记帐"):
+    for label in ("发票", "付款方式", "付款", "设置", "账单"):
         assert label in body
