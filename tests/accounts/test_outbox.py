@@ -145,7 +145,7 @@ def test_issuing_an_invoice_emails_owners_and_billing_users_with_the_pdf(
         )
     [message] = mail.outbox
     assert sorted(message.to) == ["billing@example.com", "owner@example.com"]
-    assert message.subject == f"一次性费用发票 {invoice.number}"
+    assert message.subject == f"发票 {invoice.number}（一次性费用）"
     assert "上海云帆科技有限公司" in message.body
     assert f"/billing/invoices/{invoice.pk}/" in message.body
     [(filename, content, mimetype)] = message.attachments

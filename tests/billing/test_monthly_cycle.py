@@ -127,8 +127,8 @@ def test_a_declined_card_is_dunned_charged_a_late_fee_and_stops_when_the_custome
     assert keys == expected
     first = OutboundEmail.objects.get(key=expected[6]).body
     assert "Your card was declined." in first and "/payments/" in first
-    assert "Nov. 2, 2026" in first  # the next try
-    assert "Nov. 4, 2026" in OutboundEmail.objects.get(key=expected[7]).body
+    assert "2 Nov 2026" in first  # the next try
+    assert "4 Nov 2026" in OutboundEmail.objects.get(key=expected[7]).body
     assert "will not try the card again" in OutboundEmail.objects.get(key=expected[9]).body
 
     # The customer pays everything once, with another card: dunning stops.

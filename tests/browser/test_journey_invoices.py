@@ -5,6 +5,7 @@ from playwright.sync_api import Page, expect
 
 from accounts.models import Account
 from tests.browser.conftest import sign_in
+from tests.portal.test_date_formats import date_styles
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,7 +56,7 @@ def test_the_same_journey_in_chinese(page: Page, demo: Account) -> None:
 
     expect(page.get_by_role("heading", name="发票", exact=True)).to_be_visible()
     summary = page.get_by_test_id("billing-summary")
-    expect(summary.get_by_text("当前余额 (USD)")).to_be_visible()
+    expect(summary.get_by_text("当前余额（USD）")).to_be_visible()
     expect(summary.get_by_role("link", name="支付余额")).to_be_visible()
     table = page.get_by_test_id("invoice-table")
     for label in TYPES_ZH:
@@ -74,6 +75,13 @@ def test_the_same_journey_in_chinese(page: Page, demo: Account) -> None:
     page.get_by_role("row", name="Virtual Server").click()
     expect(page.get_by_text("8 vCPU")).to_be_visible()
     expect(page.get_by_role("heading", name="计费项目")).to_be_visible()
+    # The addresses name their countries in Chinese, and the dates are written one way.
+    parties = page.locator(".parties")
+    for country in ("美国", "中国"):
+        expect(parties).to_contain_text(country)
+    for country in ("United States", "China"):
+        expect(parties).not_to_contain_text(country)
+    assert date_styles(page.locator("main").inner_text()) == {"年月日"}
 
 
 def test_without_javascript_the_row_link_still_shows_the_details(
