@@ -60,13 +60,17 @@ run: install
 	@echo "Serving http://127.0.0.1:8000 (Ctrl-C stops)"
 	$(MANAGE) runserver 127.0.0.1:8000
 
+# How many pytest-xdist workers share the suite: `auto` is one per CPU, 0 runs it in one
+# process. Each worker has its own test database, Redis database (REDIS_URL's, then the next
+# ones), ports and media directory (tests/parallel.py).
+TEST_WORKERS ?= auto
 test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
 test: export REDIS_URL ?= redis://127.0.0.1:6379/0
 test: export SECRET_KEY ?= test-only-secret-key-not-for-production-0123456789abcdef
 test: export SECURE_SSL_REDIRECT ?= 0
 test: export SECURE_COOKIES ?= 0
 test: install test-system-packages
-	$(UV) run --frozen pytest --create-db $(PYTEST_ARGS)
+	$(UV) run --frozen pytest --create-db -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # One worker for every queue (money, emails, pdfs, default): enough for a single machine.
 # `make worker WORKER_QUEUES=money` runs one for the money work only (docker-compose.yml).

@@ -4,15 +4,19 @@ account and an account representative (staff); and the demo data of `manage.py s
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
 from django.core import mail
 from django.core.management import call_command
+from django.db import connection
+from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import Account, Membership, User
@@ -25,12 +29,38 @@ from payments.models import Payment, PaymentMethod
 from payments.one_time import payment_pay_by_card
 from portal.celery import app as celery_app
 from sandbox_gateway.processor import tokenize
+from tests import snapshots
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
+from tests.parallel import redis_url_of_worker, worker_number
+from tests.snapshots import Snapshot
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from django.test import Client
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker has a Redis database of its own (tests/parallel.py): a
+    real Celery worker started by a test takes only its own tests' tasks."""
+    from django.conf import settings
+
+    number = worker_number()
+    if not number or not settings.REDIS_URL:
+        return
+    own = redis_url_of_worker(settings.REDIS_URL, number)
+    os.environ["REDIS_URL"] = own  # for the worker processes tests start
+    settings.REDIS_URL = own
+    settings.CELERY_BROKER_URL = own
+    celery_app.conf.broker_url = own
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _media_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Files the tests store (PDFs) go to a directory of this session (of this xdist worker),
+    not to var/media, which another worker or an earlier run may be writing and deleting."""
+    with override_settings(MEDIA_ROOT=tmp_path_factory.mktemp("media")):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -125,16 +155,75 @@ def admin_login(client: Client, user: User) -> None:
     session.save()
 
 
+# What `seed_demo` reads besides the database; a test that changed any of these before asking
+# for `demo` gets the demo seeded afresh. ALLOWED_HOSTS is the live server's, MEDIA_ROOT the
+# test's own (set below).
+_SEED_IGNORES = frozenset({"ALLOWED_HOSTS", "MEDIA_ROOT"})
+# Seeding stamps rows with the time (a card added three hours ago): a snapshot this old is
+# seeded again rather than given out, so that its times stay within minutes of a fresh seed.
+DEMO_SNAPSHOT_MAX_AGE = 600.0
+
+
+def _seed_conditions(in_transaction: bool) -> str:
+    """Everything a seeding depends on but the database: the settings, the day, whether
+    tasks run in-process and whether the seeding commits (and so renders the PDFs)."""
+    from django.conf import settings
+
+    values = sorted(
+        (name, getattr(settings, name))
+        for name in dir(settings)
+        if name.isupper() and name not in _SEED_IGNORES
+    )
+    return repr((in_transaction, timezone.localdate(), celery_app.conf.task_always_eager, values))
+
+
+@pytest.fixture(scope="session")
+def _demo_snapshots() -> dict[str, Snapshot]:
+    """The demo data as seeded once in this session (per xdist worker), by seeding
+    conditions."""
+    return {}
+
+
 @pytest.fixture
-def demo(db: None, settings: object, tmp_path: Path) -> Account:
+def demo(
+    db: None,
+    settings: object,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    _demo_snapshots: dict[str, Snapshot],
+) -> Account:
     """The demo data of `manage.py seed_demo`; returns the demo customer's account.
 
     A transactional test (each browser test: its live server reads from another thread) has it
     committed, with the invoice PDFs the commit renders in a MEDIA_ROOT of the test's own. The
     emails seeding sent are cleared, so a test sees only its own.
+
+    Seeding takes seconds (the PDFs most), so the first test of a session seeds and the
+    database it leaves is kept (tests/snapshots.py); a later test with the same seeding
+    conditions and an otherwise empty database gets a copy of those rows and PDFs instead,
+    the same data in a tenth of a second. Anything else (a test that wrote rows or changed
+    settings first, another day, a snapshot older than ten minutes) seeds afresh. A test that
+    monkeypatches what seeding calls should ask for `demo` first.
     """
     settings.MEDIA_ROOT = tmp_path  # type: ignore[attr-defined]
-    call_command("seed_demo", stdout=io.StringIO())
+    conditions = _seed_conditions(connection.in_atomic_block)
+    counts = snapshots.row_counts()
+    snapshot = _demo_snapshots.get(conditions)
+    if (
+        snapshot is not None
+        and snapshot.age() < DEMO_SNAPSHOT_MAX_AGE
+        and snapshots.fits(snapshot, counts)
+    ):
+        snapshots.restore(snapshot, media_root=tmp_path)
+        # After the test the content types are the ones before the copy again.
+        request.addfinalizer(ContentType.objects.clear_cache)
+    else:
+        media_before = snapshots.media_files(tmp_path)
+        call_command("seed_demo", stdout=io.StringIO())
+        if snapshots.is_pristine(counts):
+            _demo_snapshots[conditions] = snapshots.take(
+                before=counts, media_root=tmp_path, media_before=media_before
+            )
     mail.outbox.clear()
     return Account.objects.get(memberships__user__email="demo@example.com")
 

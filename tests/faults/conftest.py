@@ -9,6 +9,7 @@ must not lose is in PostgreSQL; the tests prove the sweeps find it there.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import socket
 import subprocess
@@ -22,12 +23,25 @@ from celery.contrib.testing.worker import start_worker
 from kombu import pools
 
 from portal.celery import app
+from tests.parallel import worker_number
+
+# Ports for the fault suite's Redis servers and dead brokers: below Linux's ephemeral range
+# (32768 and up), so that no `bind(0)` (a live server, localstripe, another worker's test) is
+# ever handed one while a Redis is down between a stop and a start or a dead broker's port
+# must stay dead; a block of its own for each pytest-xdist worker; none used twice.
+PORTS_PER_WORKER = 400
+_ports = itertools.count(21000 + PORTS_PER_WORKER * worker_number())
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    for port in itertools.islice(_ports, PORTS_PER_WORKER):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken by something else on this machine
+            return port
+    raise RuntimeError("no free port left in this worker's block")
 
 
 class RedisServer:
