@@ -37,6 +37,7 @@ from tests.factories import MembershipFactory, UserFactory
 LANGUAGES = ["en", "zh-hans"]
 # The security code typed with every card here: to be found in no email.
 CVC = "987"
+COMPANY = '上海云帆 <img src=x onerror="alert(1)"> & Co'
 
 
 @dataclass
@@ -205,13 +206,15 @@ EMAILS: dict[str, Callable[[World], EmailMessage]] = {
 
 def make_world(language: str, *, settings: Any, tmp_path: Path, **cast: Any) -> World:
     """The standard cast (tests/conftest.py's fixtures in `cast`) with the account, and
-    staff, reading `language`, and a billing user besides the owner."""
+    staff, reading `language`, and a billing user besides the owner. The company's name is
+    one that would run a script if any email took it for markup."""
     settings.MEDIA_ROOT = tmp_path
     # Staff read the portal's default language (the escalation of a card).
     settings.LANGUAGE_CODE = language
     account = cast["account"]
     account.language = language
-    account.save(update_fields=["language"])
+    account.company_name = COMPANY
+    account.save(update_fields=["language", "company_name"])
     MembershipFactory(
         user=UserFactory(email="billing@example.com", password=None),
         account=account,

@@ -185,8 +185,10 @@ def _in_language(text: str, world: World, what: str) -> None:
 def test_each_email_is_in_the_recipients_language_as_text_and_html(name: str, world: World) -> None:
     message = EMAILS[name](world)
 
-    # Subject and text in the language.
+    # Subject and text in the language, plain text: a name is written as typed, not escaped.
     assert message.subject and "\n" not in message.subject
+    for plain in (message.subject, message.body):
+        assert not re.search(r"&(amp|lt|gt|quot|#x?[0-9a-f]+);", plain), plain
     _in_language(message.subject, world, "subject")
     assert message.content_subtype == "plain"
     assert message.body.strip()
@@ -203,6 +205,7 @@ def test_each_email_is_in_the_recipients_language_as_text_and_html(name: str, wo
     [title] = root.iter("title")
     assert title.content() == message.subject
     assert [h.content() for h in root.iter("h1")] == [message.subject]
+    # Nothing the customer typed became markup (the company's name is an <img onerror>).
     assert not root.iter("img") and not root.iter("link") and not root.iter("script")
     assert not root.iter("style") and "url(" not in html
     for table in root.iter("table"):
