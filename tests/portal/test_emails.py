@@ -169,6 +169,7 @@ def _words(text: str, world: World) -> list[str]:
 
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
+HALF_WIDTH = re.compile(r"[\u4e00-\u9fff] ?[,.:;?!(]|[),:;?!] ?[\u4e00-\u9fff]")
 
 
 def _in_language(text: str, world: World, what: str) -> None:
@@ -178,6 +179,9 @@ def _in_language(text: str, world: World, what: str) -> None:
         assert CJK.search(text), (what, text)
         english = set(_words(text, world)) - KEPT_WORDS
         assert not english, (what, sorted(english), text)
+        # Chinese sentences take full-width punctuation (，：（）。), not "发票编号: ".
+        half_width = HALF_WIDTH.search(text.replace(world.account.company_name, ""))
+        assert not half_width, (what, half_width, text)
 
 
 @pytest.mark.parametrize("world", LANGUAGES, indirect=True)
