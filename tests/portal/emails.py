@@ -91,14 +91,15 @@ def sent(key: str) -> EmailMessage:
     return message
 
 
-def last_sent(key_prefix: str, *, contains: str = "") -> EmailMessage:
+def last_sent(key_prefix: str) -> EmailMessage:
+    """The latest queued email whose key starts with `key_prefix`, sent."""
     key = (
-        OutboundEmail.objects.filter(key__startswith=key_prefix, key__contains=contains)
+        OutboundEmail.objects.filter(key__startswith=key_prefix)
         .order_by("pk")
         .values_list("key", flat=True)
         .last()
     )
-    assert key is not None, f"no email {key_prefix}...{contains}"
+    assert key is not None, f"no email {key_prefix}..."
     return sent(key)
 
 
