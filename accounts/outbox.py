@@ -1,9 +1,10 @@
 """The email outbox shared by every notification of the portal.
 
-`render_email` renders a notice from its templates in the recipient's language; `email_queue`
-writes it in the caller's transaction and sends it after the commit; `email_send` (run by a
-worker) sends it once, producing its attachments through the provider each app registers for
-its kind of attachment (the invoices app registers invoice PDFs).
+`render_email` renders a notice from its templates in the recipient's language, as plain text
+and as HTML (sent together as multipart/alternative); `email_queue` writes it in the caller's
+transaction and sends it after the commit; `email_send` (run by a worker) sends it once,
+producing its attachments through the provider each app registers for its kind of attachment
+(the invoices app registers invoice PDFs, the payments app receipt PDFs).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.template.loader import render_to_string, select_template
+from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from .models import Account, OutboundEmail
@@ -47,17 +48,15 @@ class RenderedEmail:
 
 def render_email(template: str, context: Mapping[str, Any], *, language: str) -> RenderedEmail:
     """A notice rendered in `language`: the subject from `<template>_subject.txt` (on one
-    line), the text from `<template>_body.txt`, and its HTML alternative from
-    `<template>_body.html` or, when the notice has none, the shared layout, which sets the
-    text out as paragraphs with working links."""
+    line), the plain text from `<template>_body.txt` and the same message as HTML from
+    `<template>_body.html` (which extends the shared `accounts/email/base.html`)."""
     with translation.override(language):
         subject = " ".join(render_to_string(f"{template}_subject.txt", context).split())
         # Rendered with autoescape off, the text is plain text, never markup: a plain str
-        # (not the SafeString the renderer returns), so that the HTML escapes it.
+        # (not the SafeString the renderer returns), so nothing downstream takes it as HTML.
         body = "".join([render_to_string(f"{template}_body.txt", context)])
-        html = select_template([f"{template}_body.html", "accounts/email/layout.html"]).render(
-            {**context, "subject": subject, "body": body, "language": language}
-        )
+        # Autoescaped: whatever a customer typed (a company name) stays text.
+        html = render_to_string(f"{template}_body.html", {**context, "subject": subject})
     return RenderedEmail(subject=subject, body=body, html=html)
 
 

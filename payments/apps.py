@@ -9,9 +9,12 @@ class PaymentsConfig(AppConfig):
     verbose_name = _("Payments")
 
     def ready(self) -> None:
+        from accounts.outbox import register_attachment_provider
         from invoices import hooks
 
         from . import checks, sections
+        from .receipts import receipt_pdf_attachment
 
         checks.register()
         hooks.on_billing_summary(sections.billing_summary_section)
+        register_attachment_provider("payments.receipt_pdf", receipt_pdf_attachment)

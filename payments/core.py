@@ -255,7 +255,8 @@ def _apply(payment: Payment) -> None:
 
 
 def _send_receipt(payment: Payment) -> None:
-    """The receipt, in the account's language, through the outbox (same transaction)."""
+    """The receipt, in the account's language with its PDF attached, through the outbox
+    (same transaction)."""
     account = payment.account
     allocations = list(
         payment.allocations.select_related("allocation__invoice").order_by("allocation__pk")
@@ -275,6 +276,10 @@ def _send_receipt(payment: Payment) -> None:
         account=account,
         to=sorted(recipients),
         email=render_email("payments/email/receipt", context, language=account.language),
+        # Like the invoice's, the PDF is made when the email is sent (after this commits).
+        attachments=[
+            {"kind": "payments.receipt_pdf", "id": payment.pk, "language": account.language}
+        ],
     )
 
 

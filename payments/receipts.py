@@ -35,3 +35,14 @@ def receipt_html(payment: Payment, language: str) -> str:
 def receipt_pdf(payment: Payment, language: str) -> bytes:
     """The receipt of a succeeded payment; small enough to render on request."""
     return render_pdf(receipt_html(payment, language)).content
+
+
+def receipt_filename(payment: Payment) -> str:
+    return f"receipt-{payment.pk}.pdf"
+
+
+def receipt_pdf_attachment(payment_id: int, language: str) -> tuple[str, bytes, str]:
+    """The outbox's attachment provider for receipts: rendered when the email is sent, as
+    the invoice's is when it has none stored yet (so it shows the payment as it is then)."""
+    payment = Payment.objects.select_related("account").get(pk=payment_id)
+    return receipt_filename(payment), receipt_pdf(payment, language), "application/pdf"

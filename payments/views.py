@@ -45,7 +45,7 @@ from .one_time import (
     paypal_accepts,
     paypal_webhook_receive,
 )
-from .receipts import receipt_pdf
+from .receipts import receipt_filename, receipt_pdf
 from .selectors import (
     amount_awaiting_confirmation,
     amount_in_flight,
@@ -534,7 +534,7 @@ def payment_receipt_pdf(request: AccountRequest, pk: int) -> HttpResponse:
         raise Http404
     pdf = receipt_pdf(payment, translation.get_language() or settings.LANGUAGE_CODE)
     response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="receipt-{payment.pk}.pdf"'
+    response["Content-Disposition"] = f'attachment; filename="{receipt_filename(payment)}"'
     return response
 
 

@@ -25,6 +25,14 @@ urlpatterns = [
         ),
         name="login",
     ),
+    path(
+        "password_reset/",
+        # The same email as every other: plain text with its HTML alternative.
+        auth_views.PasswordResetView.as_view(
+            html_email_template_name="registration/password_reset_body.html"
+        ),
+        name="password_reset",
+    ),
     path("", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", views.healthz, name="healthz"),
