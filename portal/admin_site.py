@@ -65,3 +65,4 @@ class SecondFactorForm(OTPAdminAuthenticationForm):
 
 class PortalAdminSite(OTPAdminSite):
     login_form = SecondFactorForm
+    login_template = "admin/login.html"  # django-otp's, with a heading
