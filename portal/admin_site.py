@@ -53,7 +53,7 @@ class SecondFactorForm(OTPAdminAuthenticationForm):
         try:
             cleaned: dict[str, Any] = AdminAuthenticationForm.clean(self)
         except forms.ValidationError:
-            if self.user_cache is not None:
+            if self.get_user() is not None:
                 self.user_cache = None
                 self._failed()
             raise
