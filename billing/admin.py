@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.admin_records import RecordAdminMixin
+from invoices.admin_money import money_column, money_fields, money_html
 from invoices.services import InvoiceError
 
 from .late_fees import late_fee_waive
@@ -29,7 +30,7 @@ class AutoChargePaymentInline(RecordAdminMixin, admin.TabularInline[AutoChargePa
 
     @admin.display(description=_("amount"))
     def amount(self, link: AutoChargePayment) -> str:
-        return f"{link.payment.amount} {link.payment.currency}"
+        return money_html(link.payment.amount, link.payment.currency)
 
     @admin.display(description=_("started"))
     def created_at(self, link: AutoChargePayment) -> str:
@@ -67,10 +68,14 @@ class AutoChargeAdmin(RecordAdminMixin, admin.ModelAdmin[AutoCharge]):
 
 @admin.register(LateFee)
 class LateFeeAdmin(RecordAdminMixin, admin.ModelAdmin[LateFee]):
-    list_display = ["fee_invoice", "invoice", "period", "overdue", "created_at", "waiver"]
+    list_display = ["fee_invoice", "invoice", "period", "overdue_money", "created_at", "waiver"]
     list_select_related = ["fee_invoice", "invoice", "waiver"]
     search_fields = ["invoice__number", "fee_invoice__number", "invoice__account__company_name"]
-    readonly_fields = [f.name for f in LateFee._meta.fields]
+    fields = readonly_fields = money_fields(
+        [f.name for f in LateFee._meta.fields], {"overdue": "overdue_money"}
+    )
+
+    overdue_money = money_column("overdue", _("overdue balance"), currency="invoice__currency")
     actions = ["waive"]
 
     def has_waive_permission(self, request: HttpRequest) -> bool:

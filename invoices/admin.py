@@ -17,6 +17,7 @@ from accounts.admin_records import RecordAdminMixin
 from accounts.currencies import CURRENCY_CHOICES
 from accounts.models import Account
 
+from .admin_money import money_column, money_fields
 from .models import Invoice, InvoiceItem, RecurringCharge, RecurringChargeDetail
 from .money import has_valid_precision
 from .services import InvoiceError, ItemSpec, invoice_issue_credit, invoice_issue_one_time
@@ -31,13 +32,18 @@ class InvoiceItemInline(RecordAdminMixin, admin.TabularInline[InvoiceItem, Invoi
         "category",
         "resource_label",
         "quantity",
-        "unit_price",
-        "amount",
+        "unit_price_money",
+        "amount_money",
     )
     fields = readonly_fields
     extra = 0
     can_delete = False
     show_change_link = False
+
+    unit_price_money = money_column(
+        "unit_price", _("unit price"), currency="invoice__currency", unit=True
+    )
+    amount_money = money_column("amount", _("amount"), currency="invoice__currency")
 
 
 class CreditForm(forms.Form):
@@ -69,9 +75,9 @@ class InvoiceAdmin(RecordAdminMixin, admin.ModelAdmin[Invoice]):
         "type",
         "state",
         "issue_date",
-        "currency",
-        "total",
-        "balance",
+        # Each amount shows its currency, so there is no column of currencies.
+        "total_money",
+        "balance_money",
     ]
     list_filter = ["type", "state", "currency", "issue_date"]
     search_fields = ["number", "account__company_name", "buyer_name"]
@@ -81,9 +87,20 @@ class InvoiceAdmin(RecordAdminMixin, admin.ModelAdmin[Invoice]):
     actions = ["issue_credit"]
     change_list_template = "admin/invoices/invoice/change_list.html"
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    subtotal_money = money_column("subtotal", _("subtotal"))
+    tax_money = money_column("tax", _("tax"))
+    total_money = money_column("total", _("total"))
+    balance_money = money_column("balance", _("balance"))
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return money_fields(
+            [f.name for f in Invoice._meta.fields],
+            {name: f"{name}_money" for name in ("subtotal", "tax", "total", "balance")},
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         # An issued invoice is a document: nothing on it is edited here.
-        return [f.name for f in Invoice._meta.fields]
+        return self.get_fields(request, obj)
 
     def get_urls(self) -> list[URLPattern]:
         return [

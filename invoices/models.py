@@ -17,6 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from accounts.currencies import CURRENCY_CHOICES
 from accounts.models import Account
 
+from .money import format_money
+
 
 def MoneyField(verbose_name: Any, **kwargs: Any) -> models.DecimalField[Decimal, Decimal]:
     """An amount, stored with room for any ISO 4217 exponent (at most 3)."""
@@ -251,7 +253,7 @@ class Allocation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.currency} → {self.invoice_id}"
+        return f"{format_money(self.amount, self.currency)} → {self.invoice_id}"
 
 
 class NumberSequence(models.Model):

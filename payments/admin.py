@@ -18,12 +18,14 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.admin_records import RecordAdminMixin
+from invoices.admin_money import money_column, money_fields, money_html
+from invoices.money import format_money
 
 from .cards import payment_method_approve, payment_method_reject
 from .core import new_key
 from .errors import PaymentMethodError, RefundError
 from .models import GatewayAttempt, Payment, PaymentAllocation, PaymentMethod, PaymentRefund
-from .refunds import payment_refund, refundable
+from .refunds import payment_refund, refund_check, refund_preview, refundable
 from .selectors import payment_applied
 
 
@@ -50,11 +52,14 @@ class PaymentMethodAdmin(RecordAdminMixin, admin.ModelAdmin[PaymentMethod]):
         "__str__",
         "account",
         "state",
-        "created_at",
         "time_left",
         "verification_result",
+        "created_at",
         "decided_by",
     ]
+    # The queue (cards awaiting a decision): its state is the same on every row and nobody
+    # decided yet, so those columns give their room to the countdown and the gateway's word.
+    queue_display = ["__str__", "account", "time_left", "verification_result", "created_at"]
     list_filter = [AwaitingApprovalFilter, "state", "brand"]
     search_fields = ["account__company_name", "last4", "contact_email"]
     list_select_related = ["account", "decided_by"]
@@ -62,7 +67,13 @@ class PaymentMethodAdmin(RecordAdminMixin, admin.ModelAdmin[PaymentMethod]):
     actions = ["approve", "reject"]
     readonly_fields = [f.name for f in PaymentMethod._meta.fields]
 
-    @admin.display(description=_("time left to the promise"))
+    def get_list_display(self, request: HttpRequest) -> Any:
+        awaiting = PaymentMethod.State.AWAITING_APPROVAL
+        if request.GET.get("queue") == "awaiting" or request.GET.get("state__exact") == awaiting:
+            return self.queue_display
+        return self.list_display
+
+    @admin.display(description=_("time left to the promise"), ordering="created_at")
     def time_left(self, method: PaymentMethod) -> str:
         if method.state not in PaymentMethod.PENDING_STATES:
             return "—"
@@ -71,7 +82,7 @@ class PaymentMethodAdmin(RecordAdminMixin, admin.ModelAdmin[PaymentMethod]):
         if left.total_seconds() <= 0:
             return str(_("overdue"))
         hours, seconds = divmod(int(left.total_seconds()), 3600)
-        return f"{hours} h {seconds // 60:02d} min"
+        return _("%(hours)d h %(minutes)02d min") % {"hours": hours, "minutes": seconds // 60}
 
     def has_approve_permission(self, request: HttpRequest) -> bool:
         """Only staff with the permission to approve cards see and run the decisions."""
@@ -167,7 +178,7 @@ class PaymentAllocationInline(RecordAdminMixin, admin.TabularInline[PaymentAlloc
 
     @admin.display(description=_("amount"))
     def amount(self, link: PaymentAllocation) -> str:
-        return f"{link.allocation.amount} {link.allocation.currency}"
+        return money_html(link.allocation.amount, link.allocation.currency)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PaymentAllocation]:
         return super().get_queryset(request).select_related("allocation__invoice")
@@ -177,7 +188,7 @@ class PaymentRefundInline(RecordAdminMixin, admin.TabularInline[PaymentRefund, P
     model = PaymentRefund
     fields = readonly_fields = (
         "created_at",
-        "amount",
+        "amount_money",
         "state",
         "reason",
         "created_by",
@@ -186,26 +197,30 @@ class PaymentRefundInline(RecordAdminMixin, admin.TabularInline[PaymentRefund, P
     )
     extra = 0
 
+    amount_money = money_column("amount", _("amount"))
+
 
 @admin.register(Payment)
 class PaymentAdmin(RecordAdminMixin, admin.ModelAdmin[Payment]):
     """Payments, read-only; a succeeded one can be refunded (all or part) by staff with the
     permission, through the same service a script would call."""
 
-    list_display = ["created_at", "account", "method", "amount", "currency", "state", "reference"]
+    # Each amount shows its currency, so there is no column of currencies.
+    list_display = ["created_at", "account", "method", "amount_money", "state", "reference"]
     list_filter = ["state", "method", "currency"]
     search_fields = ["account__company_name", "reference", "order_id", "last4"]
     list_select_related = ["account"]
-    readonly_fields = [
-        *(f.name for f in Payment._meta.fields if f.name != "id"),
-        "applied",
-        "refund_link",
-    ]
+    fields = readonly_fields = money_fields(
+        [*(f.name for f in Payment._meta.fields if f.name != "id"), "applied", "refund_link"],
+        {"amount": "amount_money"},
+    )
     inlines = [PaymentAllocationInline, PaymentRefundInline]
+
+    amount_money = money_column("amount", _("amount"))
 
     @admin.display(description=_("applied to invoices"))
     def applied(self, payment: Payment) -> str:
-        return f"{payment_applied(payment)} {payment.currency}"
+        return money_html(payment_applied(payment), payment.currency)
 
     @admin.display(description=_("refund"))
     def refund_link(self, payment: Payment) -> str:
@@ -228,50 +243,70 @@ class PaymentAdmin(RecordAdminMixin, admin.ModelAdmin[Payment]):
         ]
 
     def refund_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Refund a payment in two steps, as Django's delete does: the form (amount, reason),
+        then a page with the numbers and what the customer will see, where "Yes" sends it to
+        the gateway. Both carry one idempotency key: a confirmation sent twice refunds once."""
         if not request.user.has_perm("payments.refund_payment"):
             raise PermissionDenied
         payment = get_object_or_404(Payment.objects.select_related("account"), pk=pk)
         left = refundable(payment)
         form = RefundForm(request.POST or None, initial={"amount": left, "key": new_key()})
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Refund a payment"),
+            "form": form,
+            "payment": payment,
+            "refundable": left,
+        }
         if request.method == "POST" and form.is_valid():
-            try:
-                refund = payment_refund(
-                    payment=payment,
-                    amount=form.cleaned_data["amount"],
-                    reason=form.cleaned_data["reason"],
-                    by=request.user,  # type: ignore[arg-type]
-                    key=form.cleaned_data["key"],
-                )
-            except RefundError as error:
-                form.add_error("amount", str(error))
+            amount, reason = form.cleaned_data["amount"], form.cleaned_data["reason"]
+            if "confirm" not in request.POST:
+                try:
+                    refund_check(payment=payment, amount=amount, reason=reason)
+                except RefundError as error:
+                    form.add_error("amount", str(error))
+                else:
+                    return TemplateResponse(
+                        request,
+                        "admin/payments/payment/refund_confirmation.html",
+                        {
+                            **context,
+                            "title": _("Are you sure?"),
+                            "amount": amount,
+                            "reason": reason.strip(),
+                            "plan": refund_preview(payment=payment, amount=amount),
+                            "emails": payment.account.billing_emails(),
+                            "paid_by_paypal": payment.method == Payment.Method.PAYPAL,
+                        },
+                    )
             else:
-                level = (
-                    messages.SUCCESS
-                    if refund.state == PaymentRefund.State.SUCCEEDED
-                    else messages.WARNING
-                )
-                self.message_user(
-                    request,
-                    _("Refund of %(amount)s %(currency)s: %(state)s.")
-                    % {
-                        "amount": refund.amount,
-                        "currency": refund.currency,
-                        "state": refund.get_state_display(),
-                    },
-                    level,
-                )
-                return HttpResponseRedirect(
-                    reverse("admin:payments_payment_change", args=[payment.pk])
-                )
-        return TemplateResponse(
-            request,
-            "admin/payments/payment/refund.html",
-            {
-                **self.admin_site.each_context(request),
-                "opts": self.model._meta,
-                "title": _("Refund a payment"),
-                "form": form,
-                "payment": payment,
-                "refundable": left,
-            },
-        )
+                try:
+                    refund = payment_refund(
+                        payment=payment,
+                        amount=amount,
+                        reason=reason,
+                        by=request.user,  # type: ignore[arg-type]
+                        key=form.cleaned_data["key"],
+                    )
+                except RefundError as error:
+                    form.add_error("amount", str(error))
+                else:
+                    level = (
+                        messages.SUCCESS
+                        if refund.state == PaymentRefund.State.SUCCEEDED
+                        else messages.WARNING
+                    )
+                    self.message_user(
+                        request,
+                        _("Refund of %(amount)s: %(state)s.")
+                        % {
+                            "amount": format_money(refund.amount, refund.currency),
+                            "state": refund.get_state_display(),
+                        },
+                        level,
+                    )
+                    return HttpResponseRedirect(
+                        reverse("admin:payments_payment_change", args=[payment.pk])
+                    )
+        return TemplateResponse(request, "admin/payments/payment/refund.html", context)

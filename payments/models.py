@@ -13,6 +13,7 @@ from django_countries.fields import CountryField
 from accounts.currencies import CURRENCY_CHOICES
 from accounts.models import Account, PostalAddress, User
 from invoices.models import Allocation, Invoice, MoneyField
+from invoices.money import format_money
 
 # Why the gateway refused a card, in plain words; fraud-class declines are only "declined".
 DECLINE_REASONS = {
@@ -322,7 +323,8 @@ class Payment(PostalAddress):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_method_display()} {self.amount} {self.currency} ({self.state})"
+        amount = format_money(self.amount, self.currency)
+        return f"{self.get_method_display()} {amount} ({self.get_state_display()})"
 
     @property
     def receipt_number(self) -> str:
@@ -428,7 +430,7 @@ class PaymentRefund(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.currency} ({self.state})"
+        return f"{format_money(self.amount, self.currency)} ({self.get_state_display()})"
 
 
 class WebhookEvent(models.Model):

@@ -9,6 +9,7 @@ same idempotency key (never by refunding again).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -112,6 +113,28 @@ def _documented(payment: Payment) -> Decimal:
     )
 
 
+def refund_check(*, payment: Payment, amount: Decimal, reason: str) -> None:
+    """Raise RefundError if refunding `amount` of `payment` now would be refused: for the
+    confirmation page before anything is sent, and again by `payment_refund` under the lock."""
+    if not reason.strip():
+        raise RefundError(_("Give the reason for the refund."))
+    if payment.state != Payment.State.SUCCEEDED:
+        raise RefundError(_("Only a succeeded payment can be refunded."))
+    if amount <= 0:
+        raise RefundError(_("The amount must be greater than zero."))
+    if not has_valid_precision(amount, payment.currency):
+        raise RefundError(
+            _("%(currency)s amounts have no more decimals than the currency.")
+            % {"currency": payment.currency}
+        )
+    left = refundable(payment)
+    if amount > left:
+        raise RefundError(
+            _("A refund cannot exceed what was paid and not yet refunded or credited (%(amount)s).")
+            % {"amount": format_money(left, payment.currency)}
+        )
+
+
 def payment_refund(
     *, payment: Payment, amount: Decimal, reason: str, by: User | None, key: str
 ) -> PaymentRefund:
@@ -132,23 +155,7 @@ def payment_refund(
             if existing.payment_id != payment.pk:
                 raise RefundError(_("This form was already used. Reload the page and try again."))
             return existing
-        if payment.state != Payment.State.SUCCEEDED:
-            raise RefundError(_("Only a succeeded payment can be refunded."))
-        if amount <= 0:
-            raise RefundError(_("The amount must be greater than zero."))
-        if not has_valid_precision(amount, payment.currency):
-            raise RefundError(
-                _("%(currency)s amounts have no more decimals than the currency.")
-                % {"currency": payment.currency}
-            )
-        if amount > refundable(payment):
-            raise RefundError(
-                _(
-                    "A refund cannot exceed what was paid and not yet refunded or credited "
-                    "(%(amount)s)."
-                )
-                % {"amount": format_money(refundable(payment), payment.currency)}
-            )
+        refund_check(payment=payment, amount=amount, reason=reason)
         refund = PaymentRefund.objects.create(
             payment=payment,
             key=key,
@@ -254,23 +261,51 @@ def refund_record_outcome(*, refund_id: int, result: GatewayResult) -> PaymentRe
     return refund
 
 
-def _document(payment: Payment, refund: PaymentRefund) -> None:
-    """A Refund invoice for each invoice the refunded money had paid, the most recent first,
-    each no more than can be documented there; money the payment never applied (it arrived
-    after the balance was paid) needs no document."""
+@dataclass(frozen=True)
+class RefundPlan:
+    """Where a refund's money comes from: the part the payment never applied (it owes no
+    document), a Refund invoice for each invoice the rest had paid, the most recent first,
+    and any part no document can hold."""
+
+    unapplied: Decimal
+    documents: list[tuple[Invoice, Decimal]]
+    undocumented: Decimal
+
+
+def _plan(payment: Payment, amount: Decimal, refunded_before: Decimal) -> RefundPlan:
     links = list(payment.allocations.select_related("allocation__invoice").order_by("-pk"))
     applied = sum_money((link.allocation.amount for link in links), payment.currency)
-    refunded_before = _counted(payment, (PaymentRefund.State.SUCCEEDED,)) - refund.amount
     # Unapplied money is given back first: it owes no document.
     unapplied = max(payment.amount - applied - (refunded_before - _documented(payment)), Decimal(0))
-    left = refund.amount - min(unapplied, refund.amount)
+    unapplied = min(unapplied, amount)
+    left = amount - unapplied
+    documents: list[tuple[Invoice, Decimal]] = []
+    planned: dict[int, Decimal] = {}  # what earlier documents of this plan give back there
     for link in links:
         if left <= 0:
             break
         invoice = link.allocation.invoice
-        part = min(left, _documentable(payment, link.allocation.amount, invoice))
+        documentable = _documentable(payment, link.allocation.amount, invoice)
+        part = min(left, documentable - planned.get(invoice.pk, Decimal(0)))
         if part <= 0:
             continue
+        documents.append((invoice, part))
+        planned[invoice.pk] = planned.get(invoice.pk, Decimal(0)) + part
+        left -= part
+    return RefundPlan(unapplied=unapplied, documents=documents, undocumented=max(left, Decimal(0)))
+
+
+def refund_preview(*, payment: Payment, amount: Decimal) -> RefundPlan:
+    """What refunding `amount` of `payment` now would do, for the confirmation page: the
+    same plan the refund follows once the gateway has given the money back. Reads only."""
+    return _plan(payment, amount, _counted(payment, (PaymentRefund.State.SUCCEEDED,)))
+
+
+def _document(payment: Payment, refund: PaymentRefund) -> None:
+    """A Refund invoice for each invoice the refunded money had paid (see `RefundPlan`)."""
+    refunded_before = _counted(payment, (PaymentRefund.State.SUCCEEDED,)) - refund.amount
+    plan = _plan(payment, refund.amount, refunded_before)
+    for invoice, part in plan.documents:
         document = invoice_issue_refund(
             original=invoice,
             amount=part,
@@ -278,15 +313,14 @@ def _document(payment: Payment, refund: PaymentRefund) -> None:
             by=refund.created_by,
         )
         refund.documents.add(document)
-        left -= part
-    if left > 0:
+    if plan.undocumented > 0:
         # Only possible if a credit was issued while the gateway refunded: the money went
         # back, so it is recorded, and staff are pointed at it.
         log_action(
             REFUND_UNDOCUMENTED,
             obj=payment,
             account=payment.account,
-            amount=str(left),
+            amount=str(plan.undocumented),
         )
 
 

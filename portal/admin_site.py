@@ -47,21 +47,34 @@ class SecondFactorForm(OTPAdminAuthenticationForm):
         limit_email_length(self)
 
     def clean(self) -> dict[str, Any]:
-        # The password (and staff status) first, as Django's admin form checks them.
-        cleaned: dict[str, Any] = AdminAuthenticationForm.clean(self)
+        # The password (and staff status) first, as Django's admin form checks them. A right
+        # password of someone not staff is refused there with the user still remembered,
+        # which would show the device list: forget them, and count it, as any failure.
+        try:
+            cleaned: dict[str, Any] = AdminAuthenticationForm.clean(self)
+        except forms.ValidationError:
+            if self.get_user() is not None:
+                self.user_cache = None
+                self._failed()
+            raise
         user = self.get_user()
         device, _checked = second_factor_check(user, cleaned.get("otp_token") or "")
         if device is None:
             self.user_cache = None
-            user_login_failed.send(
-                sender=type(self),
-                credentials={"username": cleaned.get("username")},
-                request=self.request,
-            )
+            self._failed()
             raise self.get_invalid_login_error()
         user.otp_device = device  # django-otp marks the session verified on login
         return cleaned
 
+    def _failed(self) -> None:
+        """Count a failure the password check did not count (towards the lockout)."""
+        user_login_failed.send(
+            sender=type(self),
+            credentials={"username": self.cleaned_data.get("username")},
+            request=self.request,
+        )
+
 
 class PortalAdminSite(OTPAdminSite):
     login_form = SecondFactorForm
+    login_template = "admin/login.html"  # django-otp's, with a heading

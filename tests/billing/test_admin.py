@@ -84,4 +84,4 @@ def test_an_automatic_charge_shows_each_time_the_card_was_charged(
     admin_login(client, rep)
     html = client.get(reverse("admin:billing_autocharge_change", args=[charge.pk])).content.decode()
     assert "Charges of the card on file" in html
-    assert "Declined" in html and "100.000 USD" in html
+    assert "Declined" in html and "$100.00" in html and "100.000" not in html

@@ -258,8 +258,11 @@ def test_staff_refund_part_of_a_payment_and_never_more_than_was_captured(
     )
 
     form = {"amount": "50.00", "reason": "Server down for a week", "key": new_key()}
-    response = client.post(url, form)
-    assert client.post(url, form).status_code == 302  # a double click: the same refund
+    confirmation = client.post(url, form)  # first the numbers, nothing sent yet
+    assert confirmation.status_code == 200
+    assert not PaymentRefund.objects.exists()
+    response = client.post(url, {**form, "confirm": "yes"})
+    assert client.post(url, {**form, "confirm": "yes"}).status_code == 302  # a double click
 
     assert response.status_code == 302
     refund = PaymentRefund.objects.get()

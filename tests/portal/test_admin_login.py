@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils.timezone import now
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
@@ -62,6 +63,62 @@ def test_a_wrong_password_and_a_wrong_code_get_the_same_answer(client: Client, s
     assert pages[0] == pages[1] == pages[2]
     assert PASSWORD not in pages[1]
     assert "_auth_user_id" not in client.session
+
+
+def _answer(response: object) -> tuple[int, str, list[str]]:
+    """What a response says besides its page: the status, the type and the cookies it sets."""
+    cookies = sorted(response.cookies.keys())  # type: ignore[attr-defined]
+    return response.status_code, response["Content-Type"], cookies  # type: ignore[attr-defined,index]
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_no_wrong_sign_in_tells_the_password_was_right(
+    client: Client, staff: User, language: str
+) -> None:
+    """A wrong password, a wrong code, no code, a code from a throttled authenticator and the
+    right password of a customer (not staff): one message, one page, one answer, in English
+    and in Chinese, and never django-otp's "Invalid token" (said only after a right password)."""
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = language
+    customer = User.objects.create_user(email="customer@example.com", password=PASSWORD)
+    answers = [
+        _sign_in(client, staff.email, "not-the-password", next_code(staff)),
+        _sign_in(client, staff.email, PASSWORD, _wrong_code(staff)),
+        _sign_in(client, staff.email, PASSWORD, ""),
+        _sign_in(client, customer.email, PASSWORD, "123456"),
+    ]
+    TOTPDevice.objects.update(throttling_failure_count=5, throttling_failure_timestamp=now())
+    answers.append(_sign_in(client, staff.email, PASSWORD, next_code(staff)))
+
+    pages = [
+        _page_shape(r.content.decode()).replace(customer.email, staff.email)  # type: ignore[attr-defined]
+        for r in answers
+    ]
+    message = (
+        "Please enter the correct email address, password and code of a staff account."
+        if language == "en"
+        else "正确的电子邮件地址、密码和验证码。"
+    )
+    assert message in pages[0]
+    for page in pages[1:]:
+        assert page == pages[0]
+    assert all(_answer(r) == _answer(answers[0]) for r in answers)
+    assert "Invalid token" not in pages[0] and "令牌" not in pages[0]
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_customers_right_password_counts_towards_the_lockout(
+    client: Client, settings: object
+) -> None:
+    customer = User.objects.create_user(email="customer@example.com", password=PASSWORD)
+    for _attempt in range(settings.AXES_FAILURE_LIMIT - 1):  # type: ignore[attr-defined]
+        assert _sign_in(client, customer.email, PASSWORD, "123456").status_code == 200
+    assert _sign_in(client, customer.email, PASSWORD, "123456").status_code == 429
+
+
+def test_the_sign_in_page_has_one_heading(client: Client) -> None:
+    html = client.get(LOGIN).content.decode()
+    assert len(re.findall(r"<h1[ >]", html)) == 1
+    assert re.search(r"<h1[^>]*>\s*<a [^>]*>Billing portal administration</a>\s*</h1>", html)
 
 
 def test_wrong_codes_count_towards_the_lockout_like_wrong_passwords(
