@@ -141,7 +141,8 @@ def payment_record_outcome(
         if result.card is not None and not payment.last4:
             # A card confirmed in the browser: the gateway says which one it was.
             payment.brand, payment.last4 = result.card.brand, result.card.last4
-            payment.save(update_fields=["brand", "last4"])
+            payment.fingerprint = payment.fingerprint or result.card.fingerprint
+            payment.save(update_fields=["brand", "last4", "fingerprint"])
         if result.outcome == Outcome.PENDING:
             _record_pending(payment, attempt, result)
         elif result.outcome == Outcome.REQUIRES_ACTION:

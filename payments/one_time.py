@@ -186,7 +186,7 @@ def payment_pay_by_card(
         return payment_card_finish(account=account, key=key, token=token)
     if existing is not None:
         return existing
-    check_card_attempts(account=account, user=by, ip=ip)
+    check_card_attempts(account=account, user=by, ip=ip, count_cards=False)
     check_card_amount(amount=amount, currency=currency)
     try:
         card = gateway.describe_token(token)
@@ -206,7 +206,7 @@ def payment_pay_by_card(
         existing = payment_of_form(key=key, account=account)
         if existing is not None:
             return existing
-        lock_and_check_card_attempts(account=account, user=by, ip=ip)
+        lock_and_check_card_attempts(account=account, user=by, ip=ip, fingerprint=card.fingerprint)
         validate_amount(account=account, amount=amount, currency=currency)
         payment = _create(
             account=account,
@@ -218,6 +218,7 @@ def payment_pay_by_card(
             gateway=gateway.name,
             brand=card.brand,
             last4=card.last4,
+            fingerprint=card.fingerprint,
             created_by=by,
             created_ip=ip,
             **address.as_fields(),
@@ -281,7 +282,7 @@ def payment_card_start(
     existing = payment_of_form(key=key, account=account)
     if existing is not None:
         return _card_payment_resume(gateway, existing)
-    check_card_attempts(account=account, user=by, ip=ip)
+    check_card_attempts(account=account, user=by, ip=ip, count_cards=False)
     check_card_amount(amount=amount, currency=currency)
     with transaction.atomic():
         account = account_lock(account.pk)

@@ -80,17 +80,27 @@ def _require_pay_role(request: AccountRequest) -> None:
 @account_required
 def payment_method_list(request: AccountRequest) -> HttpResponse:
     """Account > Billing > Payment Methods: the cards on file, the monthly one marked."""
-    methods = (
+    methods = list(
         PaymentMethod.objects.filter(account=request.account)
         .exclude(state=PaymentMethod.State.REMOVED)
         .order_by("-is_monthly", "-created_at")
     )
+    # The card just added (`?added=<pk>`, from the Add Credit Card page): what became of it
+    # is said from its state now, never from what was hoped when it was sent.
+    added = next((m for m in methods if str(m.pk) == request.GET.get("added")), None)
+    template = (
+        "payments/partials/card_list.html"
+        if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "card-list"
+        else "payments/payment_method_list.html"
+    )
     return render(
         request,
-        "payments/payment_method_list.html",
+        template,
         {
             "section": "payment_methods",
             "methods": methods,
+            "added": added,
+            "checking": any(m.state == PaymentMethod.State.VERIFYING for m in methods),
             "promise_hours": settings.CARD_PROMISE_HOURS,
             "can_manage": request.membership.can_pay,
         },
@@ -129,12 +139,9 @@ def payment_method_add_view(request: AccountRequest) -> HttpResponse:
             form.add_error(None, str(error))
             status = 400
         else:
-            messages.success(
-                request,
-                _("Your card ending %(last4)s was added and is pending verification.")
-                % {"last4": method.last4},
-            )
-            return redirect("payments:methods")
+            # The gateway's check may have answered already (or answers in a few seconds):
+            # the list says which, from the card's state.
+            return redirect(reverse("payments:methods") + f"?added={method.pk}")
     elif request.method == "POST":
         status = 400
     if form.is_bound:

@@ -28,7 +28,7 @@ def language_set(request: HttpRequest) -> HttpResponse:
         return redirect("home")
     posted = request.POST.copy()
     posted["next"] = safe_next(request, posted.get("next"))
-    request.POST = posted
+    request.POST = posted  # type: ignore[assignment]
     return set_language(request)
 
 
@@ -38,8 +38,8 @@ class SignInView(auth_views.LoginView):
     authentication_form = SignInForm
     redirect_authenticated_user = True
 
-    def get_redirect_url(self) -> str:
-        url = super().get_redirect_url()
+    def get_redirect_url(self, request: HttpRequest | None = None) -> str:
+        url = super().get_redirect_url(request)
         return url if url and not is_language_switch(url) else ""
 
 

@@ -224,7 +224,8 @@ def test_the_receipt_pdf_is_in_the_readers_language(
 def test_the_history_costs_the_same_queries_for_few_and_many_payments(
     owner_client: Client, account: Account, owner: User, issue: IssueFn, pay_by_card, settings
 ) -> None:
-    settings.CARD_ATTEMPTS_PER_HOUR = 100
+    settings.CARD_DECLINES_PER_HOUR = 100
+    settings.CARD_DISTINCT_PER_HOUR = 100
     for _ in range(6):
         issue(account, "10.00")
 
@@ -334,9 +335,11 @@ def test_company_information_and_eu_support_go_with_a_card_payment(
 def test_past_the_card_testing_limit_paying_by_card_is_a_clear_429(
     owner_client: Client, account: Account, issue: IssueFn, card_token, settings
 ) -> None:
-    settings.CARD_ATTEMPTS_PER_HOUR = 1
+    settings.CARD_DECLINES_PER_HOUR = 1
     issue(account, "100.00")
-    owner_client.post(PAY, _form(owner_client, amount="1.00", card_token=card_token()))
+    # A declined payment counts (a successful one would not).
+    declined = card_token("4000000000000002")
+    owner_client.post(PAY, _form(owner_client, amount="1.00", card_token=declined))
 
     response = owner_client.post(PAY, _form(owner_client, amount="1.00", card_token=card_token()))
 
