@@ -25,6 +25,7 @@ urlpatterns = [
     path("payments/<int:pk>/confirm/", views.payment_confirm, name="confirm"),
     path("payments/card/start/", views.card_payment_start, name="card_start"),
     path("payments/card-on-file/", views.card_on_file_pay, name="card_on_file"),
+    path("payments/too-many-attempts/", views.too_many_attempts, name="too_many"),
     path("payments/stripe/webhook/", views.card_webhook, name="stripe_webhook"),
     path("payments/paypal/", views.paypal_start, name="paypal_start"),
     path("payments/paypal/return/", views.paypal_return, name="paypal_return"),

@@ -4,6 +4,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -441,11 +442,37 @@ def card_payment_start(request: AccountRequest) -> JsonResponse:
             ip=client_address(request),
         )
     except TooManyAttempts as error:
-        return JsonResponse({"error": str(error)}, status=429)
+        # The card fields show the message and go to the page of the other ways to pay.
+        query = urlencode(
+            {"amount": form.cleaned_data["amount"], "currency": form.cleaned_data["currency"]}
+        )
+        return JsonResponse(
+            {"error": str(error), "elsewhere": reverse("payments:too_many") + "?" + query},
+            status=429,
+        )
     except PaymentError as error:
         return JsonResponse({"error": str(error)}, status=400)
     return JsonResponse(
         {"payment_intent": started.payment.reference, "client_secret": started.client_secret}
+    )
+
+
+@require_GET
+@account_required
+def too_many_attempts(request: AccountRequest) -> HttpResponse:
+    """The page of the ways to pay still open past the card-testing limits, for card fields
+    that confirm in the browser (which learn of the limit from `card_payment_start`)."""
+    try:
+        amount: Decimal | None = Decimal(request.GET.get("amount", ""))
+    except ArithmeticError:
+        amount = None
+    if amount is not None and not amount.is_finite():
+        amount = None
+    return _too_many_attempts(
+        request,
+        TooManyAttempts(_("Too many cards were tried recently. Try again in an hour.")),
+        amount=amount,
+        currency=request.GET.get("currency", ""),
     )
 
 

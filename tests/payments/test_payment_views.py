@@ -427,3 +427,17 @@ def test_without_a_saved_card_the_limit_page_offers_paypal_only(
     owner_client.post(PAY, _form(owner_client, card_token=card_token("4000000000000002")))
     page = owner_client.post(PAY, _form(owner_client, card_token=card_token())).content.decode()
     assert "Pay with PayPal" in page and "payment_method" not in page
+
+
+@pytest.mark.parametrize("amount", ["12.00", "abc", "NaN", "1e999999", ""])
+def test_the_page_of_the_other_ways_to_pay_takes_any_amount_and_offers_at_most_the_balance(
+    owner_client: Client, account: Account, issue: IssueFn, amount: str
+) -> None:
+    """Where card fields that confirm in the browser (Stripe) go past the limits."""
+    issue(account, "100.00")
+    response = owner_client.get(reverse("payments:too_many"), {"amount": amount})
+    assert response.status_code == 429
+    page = response.content.decode()
+    assert "Too many cards were tried recently" in page
+    offered = "$12.00" if amount == "12.00" else "$100.00"
+    assert f"You can still pay {offered} now" in page
