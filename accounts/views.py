@@ -13,7 +13,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -32,6 +31,7 @@ from .forms import (
     SwitchAccountForm,
 )
 from .models import AuditEntry, Invitation, Membership, User
+from .redirects import page_for_another_account, safe_next
 from .services import account_update_company_info
 from .team import (
     TeamError,
@@ -303,12 +303,7 @@ def switch_account_view(request: HttpRequest) -> HttpResponse:
         account_id=form.cleaned_data["account"],
     )
     switch_account(request, membership.account)
-    next_url = form.cleaned_data["next"]
-    if not url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        next_url = "home"
-    return redirect(next_url)
+    return redirect(page_for_another_account(safe_next(request, form.cleaned_data["next"])))
 
 
 def locked_out(
@@ -355,12 +350,7 @@ def _wrong_code(form: CodeForm, checked: CodeCheck) -> None:
 
 
 def _safe_next(request: HttpRequest) -> str:
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return next_url
-    return reverse("home")
+    return safe_next(request, request.POST.get("next") or request.GET.get("next"))
 
 
 @never_cache

@@ -851,7 +851,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "DATABASE_URL": url,
                 "REDIS_URL": arguments.redis,
                 "CELERY_TASK_ALWAYS_EAGER": "0",
-                "CARD_ATTEMPTS_PER_HOUR": "1000000",
+                "CARD_DECLINES_PER_HOUR": "1000000",
+                "CARD_DISTINCT_PER_HOUR": "1000000",
                 "MEDIA_ROOT": media,
             }
         )

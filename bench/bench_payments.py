@@ -42,7 +42,8 @@ payment a receipt email; in-process (eager) those would render WeasyPrint PDFs d
 and write mail files during the timed payments, work a Celery worker does in production. So
 the benchmark sets CELERY_TASK_ALWAYS_EAGER=0 without REDIS_URL: tasks go to Celery's
 in-memory broker, which nothing consumes, while the outbox rows are written as usual.
-CARD_ATTEMPTS_PER_HOUR is raised so that the card-testing limit (5 an hour) never refuses.
+CARD_DECLINES_PER_HOUR and CARD_DISTINCT_PER_HOUR are raised so that the card-testing limits
+never refuse.
 
 How to read the output
 
@@ -520,7 +521,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "DATABASE_URL": url,
             # Enqueued tasks go to the in-memory broker and never run (see the docstring).
             "CELERY_TASK_ALWAYS_EAGER": "0",
-            "CARD_ATTEMPTS_PER_HOUR": "1000000",
+            "CARD_DECLINES_PER_HOUR": "1000000",
+            "CARD_DISTINCT_PER_HOUR": "1000000",
         }
     )
     use_environment(env)

@@ -75,13 +75,16 @@ def decline_reason(decline: DeclineCategory | None) -> str:
     return str(DECLINE_REASONS.get(decline or "generic", DECLINE_REASONS["generic"]))
 
 
-def _check_limits(*, account: Account, user: User, ip: str | None, locked: bool) -> None:
-    """The card-testing limits: a quick look before any gateway call, then (`locked`) the
-    exact count, in the transaction that adds the card and with its account locked."""
-    if locked:
-        lock_and_check_card_attempts(account=account, user=user, ip=ip)
+def _check_limits(
+    *, account: Account, user: User, ip: str | None, fingerprint: str | None = None
+) -> None:
+    """The card-testing limits: a quick look before any gateway call (no `fingerprint`
+    yet), then the exact count with the card known, in the transaction that adds the card
+    and with its account locked."""
+    if fingerprint is not None:
+        lock_and_check_card_attempts(account=account, user=user, ip=ip, fingerprint=fingerprint)
     else:
-        check_card_attempts(account=account, user=user, ip=ip)
+        check_card_attempts(account=account, user=user, ip=ip, count_cards=False)
     window = timezone.now() - timedelta(days=settings.CARD_NEW_WINDOW_DAYS)
     if (
         PaymentMethod.objects.filter(account=account, created_at__gte=window).count()
@@ -109,7 +112,7 @@ def payment_method_add(
     """
     from .tasks import payment_method_verify_task
 
-    _check_limits(account=account, user=by, ip=ip, locked=False)
+    _check_limits(account=account, user=by, ip=ip)
     gateway = card_gateway()
     unreadable = PaymentMethodError(_("The card details could not be read. Enter the card again."))
     try:
@@ -129,7 +132,7 @@ def payment_method_add(
         raise PaymentMethodError(_("The card has expired."))
     with transaction.atomic():
         account = account_lock(account.pk)
-        _check_limits(account=account, user=by, ip=ip, locked=True)
+        _check_limits(account=account, user=by, ip=ip, fingerprint=card.fingerprint)
         if PaymentMethod.objects.filter(token=token).exists():
             raise unreadable
         if card.fingerprint and (

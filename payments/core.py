@@ -141,7 +141,8 @@ def payment_record_outcome(
         if result.card is not None and not payment.last4:
             # A card confirmed in the browser: the gateway says which one it was.
             payment.brand, payment.last4 = result.card.brand, result.card.last4
-            payment.save(update_fields=["brand", "last4"])
+            payment.fingerprint = payment.fingerprint or result.card.fingerprint
+            payment.save(update_fields=["brand", "last4", "fingerprint"])
         if result.outcome == Outcome.PENDING:
             _record_pending(payment, attempt, result)
         elif result.outcome == Outcome.REQUIRES_ACTION:
@@ -359,9 +360,14 @@ def payments_settle(*, now: datetime) -> int:
             Q(state__in=Payment.IN_FLIGHT) | Q(state=Payment.State.CREATED),
             created_at__lte=quiet,
         )
-        # An automatic charge waiting for the customer's confirmation is followed by the
-        # billing app (it waits days, and is asked about hourly), not every minute here.
-        .exclude(state=Payment.State.REQUIRES_ACTION, method=Payment.Method.CARD_ON_FILE)
+        # An automatic charge (made for its invoice: `pay_first`) waiting for the customer's
+        # confirmation is followed by the billing app (it waits days, and is asked about
+        # hourly), not every minute here; a customer's own payment with the card on file is.
+        .exclude(
+            state=Payment.State.REQUIRES_ACTION,
+            method=Payment.Method.CARD_ON_FILE,
+            pay_first__isnull=False,
+        )
         .order_by("pk")
     )
     settled = 0
@@ -399,8 +405,11 @@ def _settle(payment: Payment, *, now: datetime, quiet: datetime) -> Payment:
         return payment_paypal_sync(payment_id=payment.pk, now=now)
     payment = payment_settle_card(payment=payment, now=now)
     given_up = now - timedelta(minutes=settings.PAYMENT_CARD_CONFIRMATION_MINUTES)
+    customers_own = payment.method == Payment.Method.CARD or (
+        payment.method == Payment.Method.CARD_ON_FILE and payment.pay_first_id is None
+    )
     if (
-        payment.method == Payment.Method.CARD
+        customers_own
         and payment.state in (Payment.State.PROCESSING, Payment.State.REQUIRES_ACTION)
         and payment.created_at <= given_up
     ):

@@ -227,8 +227,9 @@ class Payment(PostalAddress):
     Once it succeeded its amount is applied to the account's open invoices, the one it was
     made for first (`pay_first`), then oldest first (`PaymentAllocation`), and it is never
     changed again; a refund is a `PaymentRefund`.
-    A one-time card leaves nothing here but its brand, last four digits and the gateway's
-    reference; the address is the card's billing address (blank for PayPal).
+    A one-time card leaves nothing here but its brand, last four digits, the gateway's
+    fingerprint of it and the gateway's reference; the address is the card's billing
+    address (blank for PayPal).
     """
 
     class Method(models.TextChoices):
@@ -294,6 +295,9 @@ class Payment(PostalAddress):
     )
     brand = models.CharField(_("brand"), max_length=20, blank=True)
     last4 = models.CharField(_("last four digits"), max_length=4, blank=True)
+    # The gateway's fingerprint of the card (never its number): the card-testing limits
+    # count the different cards tried.
+    fingerprint = models.CharField(_("card fingerprint"), max_length=64, blank=True)
     decline_code = models.CharField(_("gateway decline"), max_length=32, blank=True)
     failure_message = models.CharField(_("gateway message"), max_length=255, blank=True)
     # The billing address of a one-time card; PayPal payments have none.

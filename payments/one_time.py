@@ -35,6 +35,7 @@ from .card_checks import (
     lock_and_check_card_attempts,
 )
 from .core import (
+    attempt_keep_reference,
     attempt_start,
     payment_card_give_up,
     payment_record_outcome,
@@ -55,7 +56,7 @@ from .gateways.base import (
 )
 from .gateways.base import PayPalOrderStatus as OrderStatus
 from .locks import payment_lock
-from .models import GatewayAttempt, Payment, WebhookEvent
+from .models import GatewayAttempt, Payment, PaymentMethod, WebhookEvent
 from .selectors import amount_in_flight, amount_owed, amount_payable
 
 logger = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ def payment_pay_by_card(
         return payment_card_finish(account=account, key=key, token=token)
     if existing is not None:
         return existing
-    check_card_attempts(account=account, user=by, ip=ip)
+    check_card_attempts(account=account, user=by, ip=ip, count_cards=False)
     check_card_amount(amount=amount, currency=currency)
     try:
         card = gateway.describe_token(token)
@@ -206,7 +207,7 @@ def payment_pay_by_card(
         existing = payment_of_form(key=key, account=account)
         if existing is not None:
             return existing
-        lock_and_check_card_attempts(account=account, user=by, ip=ip)
+        lock_and_check_card_attempts(account=account, user=by, ip=ip, fingerprint=card.fingerprint)
         validate_amount(account=account, amount=amount, currency=currency)
         payment = _create(
             account=account,
@@ -218,6 +219,7 @@ def payment_pay_by_card(
             gateway=gateway.name,
             brand=card.brand,
             last4=card.last4,
+            fingerprint=card.fingerprint,
             created_by=by,
             created_ip=ip,
             **address.as_fields(),
@@ -238,6 +240,102 @@ def payment_pay_by_card(
         attempt,
         lambda: gateway.charge_token(
             token=token, amount=amount, currency=currency, idempotency_key=attempt.idempotency_key
+        ),
+    )
+    if result is None:
+        return Payment.objects.get(pk=payment.pk)
+    return payment_record_outcome(payment_id=payment.pk, attempt_id=attempt.pk, result=result)
+
+
+# Paying once with a card on file ---------------------------------------------------------------
+
+
+def card_on_file_for_payment(account: Account) -> PaymentMethod | None:
+    """The card on file the customer may pay once with: verified (checked by the gateway
+    and approved by a representative), saved with the card processor in use and not past
+    its expiry; the monthly card first, then the newest."""
+    today = timezone.localdate()
+    for method in (
+        PaymentMethod.objects.filter(
+            account=account, state=PaymentMethod.State.VERIFIED, gateway=card_gateway().name
+        )
+        .exclude(credential="")
+        .order_by("-is_monthly", "-created_at", "-pk")
+    ):
+        if method.expires_on is None or method.expires_on > today:
+            return method
+    return None
+
+
+def payment_pay_by_card_on_file(
+    *,
+    account: Account,
+    by: User,
+    payment_method: PaymentMethod,
+    amount: Decimal,
+    currency: str,
+    key: str,
+    ip: str | None = None,
+) -> Payment:
+    """Charge the account's verified card on file once for `amount` and apply it at once.
+
+    The card-testing limits do not apply: the card passed the gateway's check and a
+    representative's approval, and no new card is tried. The same form again (the same
+    `key`) returns the first payment. Returns the payment, Succeeded, Declined, Failed,
+    Processing (no answer yet) or Needs your confirmation (the bank asks: the payment's page
+    confirms it). Raises PaymentError for a card that cannot be charged or a bad amount.
+    """
+    existing = payment_of_form(key=key, account=account)
+    if existing is not None:
+        return existing
+    gateway = card_gateway()
+    if card_on_file_for_payment(account) != payment_method:
+        raise PaymentError(_("This card cannot be charged. Pay with another card or PayPal."))
+    check_card_amount(amount=amount, currency=currency)
+    with transaction.atomic():
+        account = account_lock(account.pk)
+        existing = payment_of_form(key=key, account=account)
+        if existing is not None:
+            return existing
+        method = PaymentMethod.objects.get(pk=payment_method.pk)
+        if method.state != PaymentMethod.State.VERIFIED or not method.credential:
+            raise PaymentError(_("This card cannot be charged. Pay with another card or PayPal."))
+        validate_amount(account=account, amount=amount, currency=currency)
+        payment = _create(
+            account=account,
+            key=key,
+            method=Payment.Method.CARD_ON_FILE,
+            state=Payment.State.PROCESSING,
+            amount=amount,
+            currency=currency,
+            gateway=method.gateway,
+            payment_method=method,
+            brand=method.brand,
+            last4=method.last4,
+            fingerprint=method.fingerprint,
+            created_by=by,
+            created_ip=ip,
+            **{name: getattr(method, name) for name in ("address_line1", "city", "country")},
+        )
+        if payment is None:
+            return _created_concurrently(key=key, account=account)
+        attempt = attempt_start(
+            key=f"payment:{payment.pk}:charge",
+            gateway=method.gateway,
+            kind=GatewayAttempt.Kind.CHARGE,
+            payment=payment,
+            payment_method=method,
+        )
+    result = gateway_call(
+        attempt,
+        lambda: gateway.charge(
+            credential=method.credential,
+            amount=amount,
+            currency=currency,
+            idempotency_key=attempt.idempotency_key,
+            on_reference=lambda reference: attempt_keep_reference(
+                attempt=attempt, reference=reference
+            ),
         ),
     )
     if result is None:
@@ -281,7 +379,7 @@ def payment_card_start(
     existing = payment_of_form(key=key, account=account)
     if existing is not None:
         return _card_payment_resume(gateway, existing)
-    check_card_attempts(account=account, user=by, ip=ip)
+    check_card_attempts(account=account, user=by, ip=ip, count_cards=False)
     check_card_amount(amount=amount, currency=currency)
     with transaction.atomic():
         account = account_lock(account.pk)

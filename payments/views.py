@@ -4,6 +4,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -32,6 +33,7 @@ from .gateway import card_fields_csp
 from .hooks import payments_page_sections
 from .models import Payment, PaymentAllocation, PaymentMethod, PaymentRefund
 from .one_time import (
+    card_on_file_for_payment,
     card_webhook_receive,
     payment_card_confirmation,
     payment_card_confirmed,
@@ -39,6 +41,7 @@ from .one_time import (
     payment_card_not_confirming,
     payment_card_start,
     payment_pay_by_card,
+    payment_pay_by_card_on_file,
     payment_paypal_cancel,
     payment_paypal_capture,
     payment_paypal_start,
@@ -50,6 +53,7 @@ from .selectors import (
     amount_awaiting_confirmation,
     amount_in_flight,
     amount_owed,
+    amount_payable,
     amounts_owed,
     payment_applied,
 )
@@ -77,20 +81,66 @@ def _require_pay_role(request: AccountRequest) -> None:
         raise PermissionDenied
 
 
+def _too_many_attempts(
+    request: AccountRequest,
+    error: TooManyAttempts,
+    *,
+    amount: Decimal | None = None,
+    currency: str = "",
+) -> HttpResponse:
+    """Past the card-testing limits: why, and the ways to pay that are still open (PayPal,
+    and the verified card on file, which the limits do not concern), for `amount` (what the
+    customer was paying; else what is payable)."""
+    account = request.account
+    owed = amounts_owed(account)
+    if currency not in owed:
+        currency = next(iter(owed), account.currency)
+    payable = amount_payable(account, currency) if owed else Decimal(0)
+    if amount is None or not 0 < amount <= payable:
+        amount = payable
+    can_pay = request.membership.can_pay and amount > 0
+    return render(
+        request,
+        "payments/too_many_attempts.html",
+        {
+            "section": "payments",
+            "message": str(error),
+            "can_pay": can_pay,
+            "amount": amount,
+            "currency": currency,
+            "paypal": can_pay and paypal_accepts(currency),
+            "paypal_key": new_key(),
+            "saved_card": card_on_file_for_payment(account) if can_pay else None,
+            "saved_card_key": new_key(),
+        },
+        status=429,
+    )
+
+
 @account_required
 def payment_method_list(request: AccountRequest) -> HttpResponse:
     """Account > Billing > Payment Methods: the cards on file, the monthly one marked."""
-    methods = (
+    methods = list(
         PaymentMethod.objects.filter(account=request.account)
         .exclude(state=PaymentMethod.State.REMOVED)
         .order_by("-is_monthly", "-created_at")
     )
+    # The card just added (`?added=<pk>`, from the Add Credit Card page): what became of it
+    # is said from its state now, never from what was hoped when it was sent.
+    added = next((m for m in methods if str(m.pk) == request.GET.get("added")), None)
+    template = (
+        "payments/partials/card_list.html"
+        if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "card-list"
+        else "payments/payment_method_list.html"
+    )
     return render(
         request,
-        "payments/payment_method_list.html",
+        template,
         {
             "section": "payment_methods",
             "methods": methods,
+            "added": added,
+            "checking": any(m.state == PaymentMethod.State.VERIFYING for m in methods),
             "promise_hours": settings.CARD_PROMISE_HOURS,
             "can_manage": request.membership.can_pay,
         },
@@ -122,19 +172,14 @@ def payment_method_add_view(request: AccountRequest) -> HttpResponse:
                 ip=client_address(request),
             )
         except TooManyAttempts as error:
-            return render(
-                request, "payments/too_many_attempts.html", {"message": str(error)}, status=429
-            )
+            return _too_many_attempts(request, error)
         except PaymentMethodError as error:
             form.add_error(None, str(error))
             status = 400
         else:
-            messages.success(
-                request,
-                _("Your card ending %(last4)s was added and is pending verification.")
-                % {"last4": method.last4},
-            )
-            return redirect("payments:methods")
+            # The gateway's check may have answered already (or answers in a few seconds):
+            # the list says which, from the card's state.
+            return redirect(reverse("payments:methods") + f"?added={method.pk}")
     elif request.method == "POST":
         status = 400
     if form.is_bound:
@@ -300,8 +345,11 @@ def payment_page(request: AccountRequest) -> HttpResponse:
         try:
             payment = _pay_by_card(request, form, card_form)
         except TooManyAttempts as error:
-            return render(
-                request, "payments/too_many_attempts.html", {"message": str(error)}, status=429
+            return _too_many_attempts(
+                request,
+                error,
+                amount=form.cleaned_data["amount"],
+                currency=form.cleaned_data["currency"],
             )
         except PaymentError as error:
             form.add_error(None, str(error))
@@ -394,12 +442,72 @@ def card_payment_start(request: AccountRequest) -> JsonResponse:
             ip=client_address(request),
         )
     except TooManyAttempts as error:
-        return JsonResponse({"error": str(error)}, status=429)
+        # The card fields show the message and go to the page of the other ways to pay.
+        query = urlencode(
+            {"amount": form.cleaned_data["amount"], "currency": form.cleaned_data["currency"]}
+        )
+        return JsonResponse(
+            {"error": str(error), "elsewhere": reverse("payments:too_many") + "?" + query},
+            status=429,
+        )
     except PaymentError as error:
         return JsonResponse({"error": str(error)}, status=400)
     return JsonResponse(
         {"payment_intent": started.payment.reference, "client_secret": started.client_secret}
     )
+
+
+@require_GET
+@account_required
+def too_many_attempts(request: AccountRequest) -> HttpResponse:
+    """The page of the ways to pay still open past the card-testing limits, for card fields
+    that confirm in the browser (which learn of the limit from `card_payment_start`)."""
+    try:
+        amount: Decimal | None = Decimal(request.GET.get("amount", ""))
+    except ArithmeticError:
+        amount = None
+    if amount is not None and not amount.is_finite():
+        amount = None
+    return _too_many_attempts(
+        request,
+        TooManyAttempts(_("Too many cards were tried recently. Try again in an hour.")),
+        amount=amount,
+        currency=request.GET.get("currency", ""),
+    )
+
+
+@require_POST
+@account_required
+def card_on_file_pay(request: AccountRequest) -> HttpResponse:
+    """Pay once with the verified card on file (offered where a new card cannot be tried)."""
+    _require_pay_role(request)
+    account = request.account
+    replayed = _replayed(request)
+    if replayed is not None:
+        return replayed
+    form = PaymentForm(request.POST, account=account, currencies=list(amounts_owed(account)))
+    method = card_on_file_for_payment(account)
+    if method is None or request.POST.get("payment_method") != str(method.pk):
+        messages.error(request, _("This card cannot be charged. Pay with another card or PayPal."))
+        return redirect("payments:pay")
+    if not form.is_valid():
+        return _payment_page(request, form=form, status=400)
+    try:
+        payment = payment_pay_by_card_on_file(
+            account=account,
+            by=request.user,
+            payment_method=method,
+            amount=form.cleaned_data["amount"],
+            currency=form.cleaned_data["currency"],
+            key=form.cleaned_data["key"],
+            ip=client_address(request),
+        )
+    except PaymentError as error:
+        form.add_error(None, str(error))
+        return _payment_page(request, form=form, status=400)
+    if payment.needs_confirmation:
+        return redirect("payments:confirm", pk=payment.pk)
+    return redirect("payments:detail", pk=payment.pk)
 
 
 @require_http_methods(["GET", "POST"])

@@ -350,7 +350,14 @@ SELLER_TAX_ID = env.str("SELLER_TAX_ID", default="")
 # Cards: which gateway adapter runs (a short name or the dotted path of an adapter class, see
 # payments/gateways/), the card-testing defence and the approval promise.
 CARD_GATEWAY = env.str("CARD_GATEWAY", default="sandbox")
-CARD_ATTEMPTS_PER_HOUR = env.int("CARD_ATTEMPTS_PER_HOUR", default=5)
+# What card testing looks like, counted in the last hour for an account, a user and a client
+# address: card attempts declined (or not answered yet), and different cards tried. Successful
+# payments and cards that pass the gateway's check are not counted. CARD_ATTEMPTS_PER_HOUR is
+# the former name of the first.
+CARD_DECLINES_PER_HOUR = env.int(
+    "CARD_DECLINES_PER_HOUR", default=env.int("CARD_ATTEMPTS_PER_HOUR", default=5)
+)
+CARD_DISTINCT_PER_HOUR = env.int("CARD_DISTINCT_PER_HOUR", default=5)
 CARD_NEW_PER_WINDOW = env.int("CARD_NEW_PER_WINDOW", default=3)
 CARD_NEW_WINDOW_DAYS = env.int("CARD_NEW_WINDOW_DAYS", default=30)
 CARD_VERIFY_MAX_RETRIES = env.int("CARD_VERIFY_MAX_RETRIES", default=7)

@@ -6,8 +6,6 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
-from accounts.forms import SignInForm
-
 from . import views
 from .admin_site import PortalAdminSite
 
@@ -18,13 +16,7 @@ admin.site.site_title = _("Billing portal")
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            authentication_form=SignInForm, redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
+    path("login/", views.SignInView.as_view(), name="login"),
     path(
         "password_reset/",
         # The same email as every other: plain text with its HTML alternative.
@@ -34,7 +26,7 @@ urlpatterns = [
         name="password_reset",
     ),
     path("", include("django.contrib.auth.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("i18n/setlang/", views.language_set, name="set_language"),
     path("healthz", views.healthz, name="healthz"),
     path("account/", include("accounts.urls")),
     path("", include("invoices.urls")),

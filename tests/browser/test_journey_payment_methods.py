@@ -33,7 +33,10 @@ def test_customer_adds_a_card_a_representative_approves_it(
     fill_card(page, "3782 822463 10005", cvc="1234")
     page.get_by_role("button", name="Add Credit Card").click()
 
-    expect(page.get_by_text("pending verification")).to_be_visible()
+    expect(page.get_by_test_id("card-outcome")).to_have_text(
+        "Your card ending 0005 passed the card issuer's check and is pending approval by an "
+        "account representative within 24 hours."
+    )
     rows = page.get_by_test_id("card-table").locator("tbody tr")
     new_card = rows.filter(has_text="American Express •••• 0005").filter(has_text="Pending")
     expect(new_card).to_have_count(1)
@@ -75,6 +78,14 @@ def test_a_declined_card_is_rejected_with_the_reason(page: Page, demo: Account) 
     row = page.get_by_test_id("card-table").locator("tbody tr").filter(has_text="•••• 0002")
     expect(row.get_by_test_id("card-state")).to_have_text("Rejected")
     expect(row).to_contain_text("Your card was declined.")
+    # What the page says above the row is what happened: an error, with the reason.
+    outcome = page.get_by_role("alert").filter(has_text="0002")
+    expect(outcome).to_have_text(
+        "Your card ending 0002 was not accepted: Your card was declined. Check the card "
+        "details or add another card."
+    )
+    expect(outcome).to_have_class("message message-error")
+    expect(page.get_by_text("pending verification")).to_have_count(0)
 
 
 def test_card_fields_catch_bad_input_before_any_token(page: Page, demo: Account) -> None:

@@ -131,7 +131,8 @@ def test_redis_dies_while_a_card_is_added_and_the_card_is_verified_once_when_it_
 
     assert not redis_server.running
     assert response.status_code == 302
-    assert "pending verification" in owner_client.get(reverse("payments:methods")).content.decode()
+    said = owner_client.get(response["Location"]).content.decode()
+    assert "was added and is being checked with the card issuer" in said
     method = PaymentMethod.objects.get()
     assert method.state == PaymentMethod.State.VERIFYING
 

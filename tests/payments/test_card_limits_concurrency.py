@@ -1,6 +1,10 @@
 """The card-testing limits hold when the requests arrive all at once: each attempt is counted
 and recorded under the locks of what it is counted against (the account, the user, the
-client address), so eight requests at the same moment cannot all see the count of before."""
+client address), so eight requests at the same moment cannot all see the count of before.
+
+The limits count declined cards (and attempts not answered yet) and different cards, not
+cards that work: the requests here use a declined card, whose attempt counts whether or not
+it was answered when the next one is counted, or different cards."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 AT_ONCE = 8
 ADDRESS = "198.51.100.23"
+DECLINED = "4000000000000002"
 
 
 def _all_at_once(calls: list[Callable[[], object]]) -> list[str]:
@@ -115,7 +120,8 @@ def test_cards_added_at_the_same_moment_stop_at_the_accounts_limit(
     settings, card_token: TokenFn
 ) -> None:
     settings.CARD_NEW_PER_WINDOW = 3
-    settings.CARD_ATTEMPTS_PER_HOUR = 100
+    settings.CARD_DECLINES_PER_HOUR = 100
+    settings.CARD_DISTINCT_PER_HOUR = 100
     account = AccountFactory()
     users = [_owner_of(account, n) for n in range(AT_ONCE)]
     numbers = _card_numbers(2 + AT_ONCE)
@@ -132,11 +138,11 @@ def test_cards_added_at_the_same_moment_stop_at_the_accounts_limit(
 def test_cards_added_at_the_same_moment_from_one_address_stop_at_the_hourly_limit(
     settings, card_token: TokenFn
 ) -> None:
-    settings.CARD_ATTEMPTS_PER_HOUR = 5
+    settings.CARD_DECLINES_PER_HOUR = 5
     calls = []
     for n in range(AT_ONCE):
         account = AccountFactory()
-        calls.append(_add(account, _owner_of(account, n), card_token(), ADDRESS))
+        calls.append(_add(account, _owner_of(account, n), card_token(DECLINED), ADDRESS))
 
     outcomes = _all_at_once(calls)
 
@@ -148,12 +154,12 @@ def test_payments_at_the_same_moment_from_one_address_stop_at_the_hourly_limit(
     settings, issue: IssueFn, card_token: TokenFn
 ) -> None:
     """Eight accounts, eight users, one address: the address's limit lets five through."""
-    settings.CARD_ATTEMPTS_PER_HOUR = 5
+    settings.CARD_DECLINES_PER_HOUR = 5
     calls = []
     for n in range(AT_ONCE):
         account = AccountFactory()
         issue(account, "100.00")
-        calls.append(_pay(account, _owner_of(account, n), card_token(), ADDRESS))
+        calls.append(_pay(account, _owner_of(account, n), card_token(DECLINED), ADDRESS))
 
     outcomes = _all_at_once(calls)
 
@@ -166,16 +172,37 @@ def test_payments_at_the_same_moment_by_one_user_of_several_accounts_stop_at_the
     settings, issue: IssueFn, card_token: TokenFn
 ) -> None:
     """The user's limit spans the accounts the user belongs to (no address is known)."""
-    settings.CARD_ATTEMPTS_PER_HOUR = 5
+    settings.CARD_DECLINES_PER_HOUR = 5
     user = UserFactory(email="everywhere@example.com")
     calls = []
     for _n in range(AT_ONCE):
         account = AccountFactory()
         MembershipFactory(user=user, account=account, role=Membership.Role.BILLING)
         issue(account, "100.00")
-        calls.append(_pay(account, user, card_token(), None))
+        calls.append(_pay(account, user, card_token(DECLINED), None))
 
     outcomes = _all_at_once(calls)
 
     assert outcomes == ["done"] * 5 + ["too many"] * (AT_ONCE - 5)
     assert Payment.objects.filter(created_by=user).count() == 5
+
+
+def test_different_good_cards_at_the_same_moment_from_one_address_stop_at_the_limit(
+    settings, issue: IssueFn, card_token: TokenFn
+) -> None:
+    """Eight accounts paying at once from one address with eight different cards: the
+    different cards are counted, so five are charged. (The sandbox declines these numbers,
+    which are not its test cards; declines are not what is counted here.)"""
+    settings.CARD_DISTINCT_PER_HOUR = 5
+    settings.CARD_DECLINES_PER_HOUR = 100
+    calls = []
+    for n, number in enumerate(_card_numbers(AT_ONCE)):
+        account = AccountFactory()
+        issue(account, "100.00")
+        calls.append(_pay(account, _owner_of(account, n), card_token(number), ADDRESS))
+
+    outcomes = _all_at_once(calls)
+
+    assert outcomes == ["done"] * 5 + ["too many"] * (AT_ONCE - 5)
+    assert Payment.objects.filter(created_ip=ADDRESS).count() == 5
+    assert SandboxRequest.objects.filter(kind="charge").count() == 5

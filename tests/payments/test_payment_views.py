@@ -224,7 +224,8 @@ def test_the_receipt_pdf_is_in_the_readers_language(
 def test_the_history_costs_the_same_queries_for_few_and_many_payments(
     owner_client: Client, account: Account, owner: User, issue: IssueFn, pay_by_card, settings
 ) -> None:
-    settings.CARD_ATTEMPTS_PER_HOUR = 100
+    settings.CARD_DECLINES_PER_HOUR = 100
+    settings.CARD_DISTINCT_PER_HOUR = 100
     for _ in range(6):
         issue(account, "10.00")
 
@@ -337,12 +338,109 @@ def test_company_information_and_eu_support_go_with_a_card_payment(
 def test_past_the_card_testing_limit_paying_by_card_is_a_clear_429(
     owner_client: Client, account: Account, issue: IssueFn, card_token, settings
 ) -> None:
-    settings.CARD_ATTEMPTS_PER_HOUR = 1
+    settings.CARD_DECLINES_PER_HOUR = 1
     issue(account, "100.00")
-    owner_client.post(PAY, _form(owner_client, amount="1.00", card_token=card_token()))
+    # A declined payment counts (a successful one would not).
+    declined = card_token("4000000000000002")
+    owner_client.post(PAY, _form(owner_client, amount="1.00", card_token=declined))
 
     response = owner_client.post(PAY, _form(owner_client, amount="1.00", card_token=card_token()))
 
     assert response.status_code == 429
     assert "Too many cards were tried recently" in response.content.decode()
     assert Payment.objects.count() == 1
+
+
+def test_past_the_card_testing_limit_paypal_and_the_saved_card_are_offered_and_pay(
+    owner_client: Client,
+    account: Account,
+    owner: User,
+    approver: User,
+    issue: IssueFn,
+    add_card,
+    card_token,
+    settings,
+) -> None:
+    from payments.cards import payment_method_approve
+
+    settings.CARD_DECLINES_PER_HOUR = 1
+    issue(account, "100.00")
+    saved = payment_method_approve(payment_method=add_card(account, owner), by=approver)
+    declined = card_token("4000000000000002")
+    owner_client.post(PAY, _form(owner_client, amount="30.00", card_token=declined))
+
+    response = owner_client.post(PAY, _form(owner_client, amount="30.00", card_token=card_token()))
+
+    assert response.status_code == 429
+    page = response.content.decode()
+    assert "Other ways to pay" in page and "You can still pay $30.00 now" in page
+    assert reverse("payments:paypal_start") in page
+    assert f'name="payment_method" value="{saved.pk}"' in page
+    assert "Pay with Visa •••• 4242" in page
+
+    form = {
+        "amount": "30.00",
+        "currency": "USD",
+        "key": response.context["saved_card_key"],
+        "payment_method": saved.pk,
+    }
+    paid = owner_client.post(reverse("payments:card_on_file"), form)
+    payment = Payment.objects.get(key=form["key"])
+    assert paid["Location"] == reverse("payments:detail", args=[payment.pk])
+    assert (payment.state, payment.method, payment.amount, payment.payment_method) == (
+        Payment.State.SUCCEEDED,
+        Payment.Method.CARD_ON_FILE,
+        Decimal("30.00"),
+        saved,
+    )
+    # The same form again is the same payment.
+    owner_client.post(reverse("payments:card_on_file"), form)
+    assert Payment.objects.filter(method=Payment.Method.CARD_ON_FILE).count() == 1
+
+
+def test_a_card_not_verified_or_of_another_account_is_not_charged_from_the_form(
+    owner_client: Client,
+    account: Account,
+    owner: User,
+    other_account: Account,
+    stranger: User,
+    approver: User,
+    issue: IssueFn,
+    add_card,
+) -> None:
+    from payments.cards import payment_method_approve
+
+    issue(account, "100.00")
+    pending = add_card(account, owner)
+    theirs = payment_method_approve(payment_method=add_card(other_account, stranger), by=approver)
+    for card in (pending, theirs):
+        response = owner_client.post(
+            reverse("payments:card_on_file"),
+            {"amount": "10.00", "currency": "USD", "key": new_key(), "payment_method": card.pk},
+        )
+        assert response["Location"] == PAY
+    assert not Payment.objects.exists()
+
+
+def test_without_a_saved_card_the_limit_page_offers_paypal_only(
+    owner_client: Client, account: Account, issue: IssueFn, card_token, settings
+) -> None:
+    settings.CARD_DECLINES_PER_HOUR = 1
+    issue(account, "100.00")
+    owner_client.post(PAY, _form(owner_client, card_token=card_token("4000000000000002")))
+    page = owner_client.post(PAY, _form(owner_client, card_token=card_token())).content.decode()
+    assert "Pay with PayPal" in page and "payment_method" not in page
+
+
+@pytest.mark.parametrize("amount", ["12.00", "abc", "NaN", "1e999999", ""])
+def test_the_page_of_the_other_ways_to_pay_takes_any_amount_and_offers_at_most_the_balance(
+    owner_client: Client, account: Account, issue: IssueFn, amount: str
+) -> None:
+    """Where card fields that confirm in the browser (Stripe) go past the limits."""
+    issue(account, "100.00")
+    response = owner_client.get(reverse("payments:too_many"), {"amount": amount})
+    assert response.status_code == 429
+    page = response.content.decode()
+    assert "Too many cards were tried recently" in page
+    offered = "$12.00" if amount == "12.00" else "$100.00"
+    assert f"You can still pay {offered} now" in page

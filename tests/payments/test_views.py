@@ -65,7 +65,10 @@ def test_adding_a_card_with_company_information(
     assert method.state == PaymentMethod.State.AWAITING_APPROVAL
     account.refresh_from_db()
     assert account.eu_supported is True
-    assert "pending verification" in owner_client.get(LIST).content.decode()
+    # What the list says of the card is what became of it: it passed the gateway's check.
+    assert response["Location"] == f"{LIST}?added={method.pk}"
+    said = owner_client.get(response["Location"]).content.decode()
+    assert "passed the card issuer's check and is pending approval" in said
 
 
 def test_the_form_starts_with_the_users_email_and_the_company_info_for_the_browser(
@@ -110,7 +113,7 @@ def test_fields_a_customer_may_not_set_are_ignored(owner_client: Client, card_to
 
 
 def test_past_the_limit_a_clear_429_and_no_card(owner_client: Client, card_token, settings) -> None:
-    settings.CARD_ATTEMPTS_PER_HOUR = 1
+    settings.CARD_DECLINES_PER_HOUR = 1
     owner_client.post(ADD, _form(card_token=card_token("4000000000000002")))
     response = owner_client.post(ADD, _form(card_token=card_token()))
     assert response.status_code == 429
@@ -239,3 +242,37 @@ def test_the_card_pages_let_the_gateways_fields_load_and_nothing_else(
     # Pages without card fields keep the portal's own policy.
     policy = owner_client.get(reverse("invoices:list"))["Content-Security-Policy"]
     assert "cards.example.com" not in policy
+
+
+def test_a_card_the_gateway_declines_is_said_to_be_declined_not_added(
+    owner_client: Client, card_token, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post(ADD, _form(card_token=card_token("4000000000009995")))
+
+    said = owner_client.get(response["Location"]).content.decode()
+    assert "Your card ending 9995 was not accepted: Your card has insufficient funds." in said
+    assert 'role="alert"' in said
+    assert "pending" not in said.lower().split('data-testid="card-outcome"')[1].split("</p>")[0]
+
+
+def test_a_card_still_being_checked_is_said_so_and_the_list_asks_again(
+    owner_client: Client, card_token, monkeypatch
+) -> None:
+    # The worker has not run yet (a real worker answers in a second or two).
+    monkeypatch.setattr("payments.tasks.payment_method_verify_task.delay", lambda pk: None)
+    response = owner_client.post(ADD, _form(card_token=card_token()))
+
+    page = owner_client.get(response["Location"]).content.decode()
+    assert "was added and is being checked with the card issuer" in page
+    assert 'hx-trigger="every 2s"' in page
+    method = PaymentMethod.objects.get()
+    method.state = PaymentMethod.State.REJECTED
+    method.decline_code = "incorrect_cvc"
+    method.save()
+    again = owner_client.get(
+        response["Location"], HTTP_HX_REQUEST="true", HTTP_HX_TARGET="card-list"
+    ).content.decode()
+    assert again.lstrip().startswith('<div id="card-list"')
+    assert "was not accepted: Your card&#x27;s security code is incorrect." in again
+    assert "hx-trigger" not in again

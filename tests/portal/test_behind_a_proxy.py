@@ -18,6 +18,8 @@ pytestmark = pytest.mark.django_db
 
 PROXY = "10.0.0.2"
 ADD = reverse("payments:add")
+# The card-testing limits count declined cards (and cards not yet checked), not good ones.
+DECLINED = "4000000000000002"
 
 
 def _behind_proxy(forwarded_for: str | None) -> Client:
@@ -49,10 +51,10 @@ def test_customers_behind_one_proxy_have_card_limits_of_their_own(
     owner: User, stranger: User, card_token, settings
 ) -> None:
     settings.TRUSTED_PROXY_COUNT = 1
-    settings.CARD_ATTEMPTS_PER_HOUR = 1
+    settings.CARD_DECLINES_PER_HOUR = 1
 
-    assert _add_card(_behind_proxy("203.0.113.7"), owner, card_token()) == 302
-    assert _add_card(_behind_proxy("203.0.113.8"), stranger, card_token()) == 302
+    assert _add_card(_behind_proxy("203.0.113.7"), owner, card_token(DECLINED)) == 302
+    assert _add_card(_behind_proxy("203.0.113.8"), stranger, card_token(DECLINED)) == 302
 
     assert sorted(PaymentMethod.objects.values_list("created_ip", flat=True)) == [
         "203.0.113.7",
@@ -64,27 +66,27 @@ def test_a_client_cannot_choose_its_address_with_a_header_of_its_own(
     owner: User, stranger: User, card_token, settings
 ) -> None:
     settings.TRUSTED_PROXY_COUNT = 1
-    settings.CARD_ATTEMPTS_PER_HOUR = 1
-    assert _add_card(_behind_proxy("203.0.113.7"), stranger, card_token()) == 302
+    settings.CARD_DECLINES_PER_HOUR = 1
+    assert _add_card(_behind_proxy("203.0.113.7"), stranger, card_token(DECLINED)) == 302
 
     # The client at 198.51.100.20 sends "X-Forwarded-For: 203.0.113.7"; the proxy appends.
     spoofing = _behind_proxy("203.0.113.7, 198.51.100.20")
-    assert _add_card(spoofing, owner, card_token()) == 302
+    assert _add_card(spoofing, owner, card_token(DECLINED)) == 302
     assert PaymentMethod.objects.filter(created_by=owner).get().created_ip == "198.51.100.20"
 
     # And a client past its limit does not get a new one by inventing an address.
-    assert _add_card(_behind_proxy("192.0.2.1, 198.51.100.20"), owner, card_token()) == 429
+    assert _add_card(_behind_proxy("192.0.2.1, 198.51.100.20"), owner, card_token(DECLINED)) == 429
 
 
 def test_without_trusted_proxies_the_header_is_ignored(
     owner: User, stranger: User, card_token, settings
 ) -> None:
     settings.TRUSTED_PROXY_COUNT = 0
-    settings.CARD_ATTEMPTS_PER_HOUR = 1
-    assert _add_card(_behind_proxy("203.0.113.7"), owner, card_token()) == 302
+    settings.CARD_DECLINES_PER_HOUR = 1
+    assert _add_card(_behind_proxy("203.0.113.7"), owner, card_token(DECLINED)) == 302
     assert PaymentMethod.objects.get().created_ip == PROXY
     # The proxy's address is the only one there is: the limit is shared.
-    assert _add_card(_behind_proxy("203.0.113.8"), stranger, card_token()) == 429
+    assert _add_card(_behind_proxy("203.0.113.8"), stranger, card_token(DECLINED)) == 429
 
 
 def test_customers_behind_one_proxy_have_lockout_counts_of_their_own(owner: User, settings) -> None:

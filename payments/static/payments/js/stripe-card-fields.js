@@ -64,6 +64,8 @@
     const started = await response.json().catch(() => ({}));
     if (!response.ok || !started.payment_intent) {
       show(started.error || response.statusText);
+      // Past the card-testing limits: the page of the ways to pay still open.
+      if (started.elsewhere) window.location.assign(started.elsewhere);
       return null;
     }
     if (!started.client_secret) return started.payment_intent;
