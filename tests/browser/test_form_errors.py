@@ -13,8 +13,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _frame_focus(page: Page) -> str:
-    return page.frame_locator("#card-fields-frame").locator(":root").evaluate(
-        "() => document.activeElement && document.activeElement.id"
+    return (
+        page.frame_locator("#card-fields-frame")
+        .locator(":root")
+        .evaluate("() => document.activeElement && document.activeElement.id")
     )
 
 
@@ -97,8 +99,9 @@ def test_the_card_fields_frame_grows_with_its_errors_and_fits_a_phone(
     expect(frame.locator(".error:not([hidden])")).to_have_count(4)
     expect(frame.locator("#cvc-error")).to_be_visible()
     page.wait_for_function(
-        "() => document.getElementById('card-fields-frame').getBoundingClientRect().height > %d"
-        % before["height"]
+        "(before) => document.getElementById('card-fields-frame')"
+        ".getBoundingClientRect().height > before",
+        arg=before["height"],
     )
     fit = _card_fields_fit(frame)
     assert fit["errors"] == 4

@@ -101,3 +101,30 @@ def test_adding_a_card_and_paying_once_with_the_keyboard_alone(page: Page, demo:
     assert payment.state == Payment.State.SUCCEEDED and payment.amount == owed
     assert payment.payment_method_id is None  # paid once: nothing kept
     assert amount_owed(demo, "USD") == 0
+
+
+def test_expanding_an_item_with_enter_keeps_the_focus_on_its_toggle(
+    page: Page, demo: Account
+) -> None:
+    _sign_in_by_keyboard(page)
+    rows = page.get_by_test_id("invoice-table").locator("tbody tr")
+    href = rows.filter(has_text="Recurring").first.get_by_role("link").first.get_attribute("href")
+    assert href
+    page.goto(href)
+    expect(page.get_by_test_id("invoice-number")).to_be_visible()
+    toggle = page.get_by_role("link", name="Bare Metal Server")
+    focused_name = " ".join(toggle.inner_text().split())
+    tab_to(page, focused_name)
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("256 GB RAM")).to_be_visible()
+    toggle = page.get_by_role("link", name="Bare Metal Server")
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(toggle).to_be_focused()
+
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("256 GB RAM")).to_have_count(0)
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(toggle).to_be_focused()
+    assert focused(page) == focused_name
