@@ -25,8 +25,9 @@ class CardAddressForm(forms.ModelForm[PaymentMethod]):
         help_text=_("Maintenance and support questions are handled by the European team."),
     )
     card_token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=128)
-    # Where the error summary sends the customer for the card token: the gateway's fields.
-    error_anchors = {"card_token": "card-fields-frame"}
+    # Where the error summary sends the customer for the card token: the gateway's fields
+    # (each adapter's card fields template has an element of this id).
+    error_anchors = {"card_token": "card-fields"}
 
     class Meta:
         model = PaymentMethod

@@ -16,8 +16,8 @@
     event.preventDefault();
     const label = target.id && document.querySelector(`label[for="${CSS.escape(target.id)}"]`);
     (label || target).scrollIntoView({ block: "center" });
-    // The card fields are the gateway's frame: it focuses its own first field to correct.
-    if (target.tagName === "IFRAME" && window.cardFields && window.cardFields.focus) {
+    // The card fields are the gateway's (in its frame): it focuses its first field to correct.
+    if ("cardFields" in target.dataset && window.cardFields && window.cardFields.focus) {
       window.cardFields.focus();
     } else {
       target.focus({ preventScroll: true });
