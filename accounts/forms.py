@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .models import Account, Membership, User
+from .phones import phone_display, phone_to_e164
 from .services import COMPANY_FIELDS
 from .sign_in import limit_email_length
 
@@ -27,7 +28,25 @@ class CompanyInfoForm(forms.ModelForm[Account]):
             "postal_code": forms.TextInput(attrs={"autocomplete": "postal-code"}),
             "phone": forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
             "company_name": forms.TextInput(attrs={"autocomplete": "organization"}),
+            "country": forms.Select(attrs={"autocomplete": "country"}),
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound and self.instance.phone:
+            # Kept in E.164; shown as people write it (a value from before numbers were
+            # checked is shown as it was).
+            self.initial["phone"] = phone_display(
+                self.instance.phone, region=str(self.instance.country), international=True
+            )
+
+    def clean_phone(self) -> str:
+        value: str = self.cleaned_data.get("phone", "").strip()
+        if not value:
+            return ""
+        # A number without a country code is one of the company's country (as just chosen).
+        region = str(self.cleaned_data.get("country") or self.instance.country or "")
+        return phone_to_e164(value, region=region)
 
 
 class SwitchAccountForm(forms.Form):

@@ -25,6 +25,9 @@ class CardAddressForm(forms.ModelForm[PaymentMethod]):
         help_text=_("Maintenance and support questions are handled by the European team."),
     )
     card_token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=128)
+    # Where the error summary sends the customer for the card token: the gateway's fields
+    # (each adapter's card fields template has an element of this id).
+    error_anchors = {"card_token": "card-fields"}
 
     class Meta:
         model = PaymentMethod
@@ -35,6 +38,7 @@ class CardAddressForm(forms.ModelForm[PaymentMethod]):
             "city": forms.TextInput(attrs={"autocomplete": "billing address-level2"}),
             "region": forms.TextInput(attrs={"autocomplete": "billing address-level1"}),
             "postal_code": forms.TextInput(attrs={"autocomplete": "billing postal-code"}),
+            "country": forms.Select(attrs={"autocomplete": "billing country"}),
         }
 
     field_order = ("use_company_info", *PostalAddress.ADDRESS_FIELDS)
@@ -53,6 +57,10 @@ class CardAddressForm(forms.ModelForm[PaymentMethod]):
         ]
         for name in PostalAddress.ADDRESS_FIELDS:
             self.fields[name].required = False
+        # ...but they are marked required, and say so to the browser (the filled-in company
+        # information satisfies them too).
+        for name in self.required_address:
+            self.fields[name].widget.attrs["required"] = True
 
     def clean_card_token(self) -> str:
         token: str = self.cleaned_data.get("card_token", "")
@@ -83,6 +91,10 @@ class AddCardForm(CardAddressForm):
 
     class Meta(CardAddressForm.Meta):
         fields = (*PostalAddress.ADDRESS_FIELDS, "contact_email")
+        widgets = {
+            **CardAddressForm.Meta.widgets,
+            "contact_email": forms.EmailInput(attrs={"autocomplete": "email"}),
+        }
 
 
 # A form whose hidden key is missing or not one the portal made: reloading gives a new one.
@@ -125,10 +137,6 @@ class PaymentForm(forms.Form):
         if currency not in self.currencies:
             raise forms.ValidationError(_("Nothing is owed in this currency."), code="currency")
         return currency
-
-    def hidden_errors(self) -> list[str]:
-        """The errors of the hidden fields, which the page shows with the form's own."""
-        return [str(error) for field in self.hidden_fields() for error in field.errors]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

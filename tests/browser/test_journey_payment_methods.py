@@ -20,7 +20,9 @@ def test_customer_adds_a_card_a_representative_approves_it(
     page.get_by_role("link", name="Add Credit Card").click()
 
     page.get_by_label("Use company information").check()
-    expect(page.get_by_label("Address", exact=True)).to_have_value("浦东新区世纪大道100号")
+    expect(page.get_by_role("textbox", name="Address", exact=True)).to_have_value(
+        "浦东新区世纪大道100号"
+    )
     expect(page.get_by_label("City")).to_have_value("上海市")
     page.get_by_label("Contact email").fill("cards@example.com")
     # The demo's monthly card is already on file: the same card again is refused.

@@ -87,12 +87,43 @@
     }
   }
 
+  // Only the portal may frame these fields (the frame-ancestors policy), and here the portal
+  // is at this origin: messages go to it only, and only its messages are heard.
+  const parentOrigin = window.location.origin;
+  const tell = (message) => window.parent.postMessage(message, parentOrigin);
+
+  // What to correct first, or the first field.
+  function focusFirst() {
+    const names = ["holder", "number", "expiry", "cvc"];
+    const invalid = names.find((name) => field(name).getAttribute("aria-invalid") === "true");
+    field(invalid || names[0]).focus();
+  }
+
   window.addEventListener("message", (event) => {
-    if (event.origin !== window.location.origin || event.source !== window.parent) return;
-    if (event.data && event.data.type === "bp:tokenize") {
-      tokenize((message) => window.parent.postMessage(message, window.location.origin));
-    }
+    if (event.origin !== parentOrigin || event.source !== window.parent) return;
+    const type = event.data && event.data.type;
+    if (type === "bp:tokenize") tokenize(tell);
+    else if (type === "bp:focus") focusFirst();
+    else if (type === "bp:measure") { lastHeight = 0; sendHeight(); }
+  });
+
+  // Enter in a field sends the portal's form, as it would in a field of the page itself.
+  form.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.isComposing || !(event.target instanceof HTMLInputElement)) return;
+    event.preventDefault();
+    tell({ type: "bp:submit" });
   });
   form.addEventListener("submit", (event) => event.preventDefault());
-  window.parent.postMessage({ type: "bp:ready" }, window.location.origin);
+
+  // The frame is as tall as its fields and their errors: the page sizes it on each change.
+  let lastHeight = 0;
+  const sendHeight = () => {
+    const height = Math.ceil(document.body.getBoundingClientRect().height);
+    if (height === lastHeight) return;
+    lastHeight = height;
+    tell({ type: "bp:height", height });
+  };
+  new ResizeObserver(sendHeight).observe(document.body);
+  sendHeight();
+  tell({ type: "bp:ready" });
 })();

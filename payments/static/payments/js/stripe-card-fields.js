@@ -80,6 +80,11 @@
   }
 
   window.cardFields = {
+    // Stripe's element sizes itself, and Enter in it sends the form (card-form.js then asks
+    // for the token as on a click); the error summary's link to the card comes here.
+    focus() {
+      card.focus();
+    },
     async tokenize(form) {
       if (incomplete) {
         show(incomplete.message);
