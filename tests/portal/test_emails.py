@@ -25,7 +25,7 @@ from tests.portal.emails import CVC, EMAILS, LANGUAGES, World, make_world, sent
 pytestmark = pytest.mark.django_db
 
 # Words that stay as they are in a Chinese email: names and what is not translated.
-KEPT_WORDS = {"PDF", "PayPal", "Visa", "INV", "US", "Example", "Hosting", "Ltd"}
+KEPT_WORDS = {"PDF", "PayPal", "Visa", "INV", "RCPT", "US", "Example", "Hosting", "Ltd"}
 
 
 # Reading an email's HTML: strictly, every element closed in order --------------------------
