@@ -4,6 +4,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from accounts.models import Account
+from tests.browser.accessibility import assert_accessible
 from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,6 +24,7 @@ def test_customer_reads_invoices_filters_them_and_drills_into_an_item(
     expect(summary.get_by_text("Current balance (CNY)")).to_be_visible()
     expect(summary.get_by_text("Next recurring invoice")).to_be_visible()
     expect(summary.get_by_role("link", name="Pay Balance")).to_have_attribute("href", "/payments/")
+    assert_accessible(page)
     table = page.get_by_test_id("invoice-table")
     for label in TYPES_EN:
         expect(table.get_by_text(label, exact=True).first).to_be_visible()
@@ -42,6 +44,7 @@ def test_customer_reads_invoices_filters_them_and_drills_into_an_item(
     page.get_by_role("row", name="Bare Metal Server").get_by_text("db01.yunfan.example").click()
     expect(page.get_by_text("Dual Intel Xeon Silver 4410Y (24 cores)")).to_be_visible()
     expect(page.get_by_text("256 GB RAM")).to_be_visible()
+    assert_accessible(page)
     # In place: the page did not reload.
     assert "expand=" not in page.url
     page.get_by_role("row", name="Bare Metal Server").get_by_text("db01.yunfan.example").click()
@@ -60,6 +63,7 @@ def test_the_same_journey_in_chinese(page: Page, demo: Account) -> None:
     table = page.get_by_test_id("invoice-table")
     for label in TYPES_ZH:
         expect(table.get_by_text(label, exact=True).first).to_be_visible()
+    assert_accessible(page)
 
     page.get_by_label("信用值").check()
     page.get_by_role("button", name="过滤").click()
@@ -74,6 +78,7 @@ def test_the_same_journey_in_chinese(page: Page, demo: Account) -> None:
     page.get_by_role("row", name="Virtual Server").click()
     expect(page.get_by_text("8 vCPU")).to_be_visible()
     expect(page.get_by_role("heading", name="计费项目")).to_be_visible()
+    assert_accessible(page)
 
 
 def test_without_javascript_the_row_link_still_shows_the_details(
