@@ -137,7 +137,8 @@ def site(
             for language, size in CONTEXTS:
                 # Users of the context's own: committed here, where the live server sees them
                 # (a test's own writes stay in its transaction).
-                UserFactory(email=f"no-account-{_slug(language, size)}@example.com")
+                # A member of staff with no customer account, and no authenticator yet.
+                UserFactory(email=f"no-account-{_slug(language, size)}@example.com", is_staff=True)
                 MembershipFactory(
                     user=UserFactory(email=f"viewer-{_slug(language, size)}@example.com"),
                     account=account,
@@ -335,6 +336,8 @@ def _other_users_pages(sweep: Sweep, *, slug: str) -> None:
     page = sweep.page
     sweep.sign_in(f"no-account-{slug}@example.com", PASSWORD)
     sweep.check("no account")
+    sweep.go("/account/two-factor/setup/", "two-factor sign-in, staff's is issued")
+    expect(page.get_by_test_id("two-factor-staff")).to_be_visible()
     sweep.sign_out()
 
     viewer = User.objects.get(email=f"viewer-{slug}@example.com")
