@@ -210,7 +210,7 @@ class Sweep:
             self.page.locator("main form button[type=submit]").click()
 
     def sign_out(self) -> None:
-        self.page.locator("form[action='/logout/'] button").click()
+        self.page.locator(".site-header form[action='/logout/'] button").click()
         self.page.wait_for_url("**/login/**")
 
 
