@@ -8,6 +8,7 @@ from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
 from accounts.models import Account
+from tests.browser.accessibility import assert_accessible
 from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,6 +20,7 @@ def test_customer_downloads_an_invoice_as_pdf_and_csv(page: Page, demo: Account)
     page.get_by_role("button", name="Filter").click()
     page.get_by_test_id("invoice-table").locator("tbody tr").first.get_by_role("link").first.click()
     number = page.get_by_test_id("invoice-number").inner_text()
+    assert_accessible(page)
 
     with page.expect_download() as pdf_download:
         page.get_by_role("link", name="Download PDF").click()

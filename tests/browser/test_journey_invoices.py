@@ -4,6 +4,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from accounts.models import Account
+from tests.browser.accessibility import assert_accessible
 from tests.browser.conftest import sign_in
 from tests.portal.test_date_formats import date_styles
 
@@ -24,6 +25,7 @@ def test_customer_reads_invoices_filters_them_and_drills_into_an_item(
     expect(summary.get_by_text("Current balance (CNY)")).to_be_visible()
     expect(summary.get_by_text("Next recurring invoice")).to_be_visible()
     expect(summary.get_by_role("link", name="Pay Balance")).to_have_attribute("href", "/payments/")
+    assert_accessible(page)
     table = page.get_by_test_id("invoice-table")
     for label in TYPES_EN:
         expect(table.get_by_text(label, exact=True).first).to_be_visible()
@@ -43,6 +45,7 @@ def test_customer_reads_invoices_filters_them_and_drills_into_an_item(
     page.get_by_role("row", name="Bare Metal Server").get_by_text("db01.yunfan.example").click()
     expect(page.get_by_text("Dual Intel Xeon Silver 4410Y (24 cores)")).to_be_visible()
     expect(page.get_by_text("256 GB RAM")).to_be_visible()
+    assert_accessible(page)
     # In place: the page did not reload.
     assert "expand=" not in page.url
     page.get_by_role("row", name="Bare Metal Server").get_by_text("db01.yunfan.example").click()
@@ -61,6 +64,7 @@ def test_the_same_journey_in_chinese(page: Page, demo: Account) -> None:
     table = page.get_by_test_id("invoice-table")
     for label in TYPES_ZH:
         expect(table.get_by_text(label, exact=True).first).to_be_visible()
+    assert_accessible(page)
 
     page.get_by_label("信用值").check()
     page.get_by_role("button", name="筛选").click()
@@ -82,6 +86,7 @@ def test_the_same_journey_in_chinese(page: Page, demo: Account) -> None:
     for country in ("United States", "China"):
         expect(parties).not_to_contain_text(country)
     assert date_styles(page.locator("main").inner_text()) == {"年月日"}
+    assert_accessible(page)
 
 
 def test_without_javascript_the_row_link_still_shows_the_details(

@@ -15,6 +15,7 @@ from billing.run import billing_run
 from invoices.models import RecurringCharge
 from payments.cards import payment_method_approve, payment_method_set_monthly
 from payments.selectors import amount_owed
+from tests.browser.accessibility import assert_accessible
 from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -52,6 +53,7 @@ def test_a_declined_automatic_charge_shows_what_to_do_and_paying_once_clears_it(
     expect(
         trouble.get_by_role("link", name="add a card or choose another monthly card")
     ).to_be_visible()
+    assert_accessible(page)
 
     page.get_by_role("button", name="PayPal").click()
     page.get_by_role("button", name="Approve").click()

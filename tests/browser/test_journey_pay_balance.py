@@ -11,6 +11,7 @@ from accounts.models import Account
 from invoices.models import Invoice
 from payments.models import Payment
 from payments.selectors import amount_owed
+from tests.browser.accessibility import assert_accessible
 from tests.browser.conftest import fill_card, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,6 +37,7 @@ def test_pay_part_by_card_then_a_declined_card_changes_nothing(page: Page, demo:
     expect(page.get_by_role("heading", name="Payments", exact=True)).to_be_visible()
     expect(page.get_by_test_id("balance-USD")).to_have_text(_money(owed))
     expect(page.get_by_label("Payment Amount")).to_have_value(f"{owed}")
+    assert_accessible(page)
 
     page.get_by_label("Payment Amount").fill(str(part))
     page.get_by_label("Use company information").check()
@@ -50,6 +52,7 @@ def test_pay_part_by_card_then_a_declined_card_changes_nothing(page: Page, demo:
     expect(allocations).to_have_count(1)
     expect(allocations.first).to_contain_text(oldest.number)
     expect(allocations.first).to_contain_text(_money(part))
+    assert_accessible(page)
 
     # The billing summary shows the new balance at once.
     page.goto("/billing/invoices/")
@@ -65,6 +68,7 @@ def test_pay_part_by_card_then_a_declined_card_changes_nothing(page: Page, demo:
     )
     expect(page.get_by_role("button", name="Pay with Credit Card")).to_be_visible()
     expect(page.get_by_test_id("balance-USD")).to_have_text(_money(owed - part))
+    assert_accessible(page)
     assert amount_owed(demo, "USD") == owed - part
 
     history = page.get_by_test_id("payment-history").locator("tbody tr")
@@ -80,12 +84,14 @@ def test_cancel_at_paypal_then_pay_the_rest_with_paypal(page: Page, demo: Accoun
     page.get_by_role("button", name="PayPal").click()
     expect(page.get_by_role("heading", name="PayPal")).to_be_visible()
     expect(page.get_by_text(_money(owed))).to_be_visible()
+    assert_accessible(page)
     page.get_by_role("button", name="Cancel").click()
 
     expect(
         page.get_by_text("You cancelled the payment at PayPal. Nothing was charged.")
     ).to_be_visible()
     expect(page.get_by_test_id("balance-USD")).to_have_text(_money(owed))
+    assert_accessible(page)
     assert Payment.objects.filter(state=Payment.State.CANCELLED).count() == 1
 
     page.get_by_role("button", name="PayPal").click()

@@ -5,6 +5,7 @@ from django.core import mail
 from playwright.sync_api import Page, expect
 
 from accounts.models import Account
+from tests.browser.accessibility import assert_accessible
 from tests.browser.conftest import admin_sign_in, fill_card, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,11 +25,13 @@ def test_customer_adds_a_card_a_representative_approves_it(
         "浦东新区世纪大道100号"
     )
     expect(page.get_by_label("City")).to_have_value("上海市")
+    assert_accessible(page)
     page.get_by_label("Contact email").fill("cards@example.com")
     # The demo's monthly card is already on file: the same card again is refused.
     fill_card(page, "4242 4242 4242 4242")
     page.get_by_role("button", name="Add Credit Card").click()
     expect(page.get_by_role("alert")).to_contain_text("This card is already on file")
+    assert_accessible(page)
 
     page.get_by_label("Use company information").check()
     page.get_by_label("Contact email").fill("cards@example.com")
@@ -42,6 +45,7 @@ def test_customer_adds_a_card_a_representative_approves_it(
     rows = page.get_by_test_id("card-table").locator("tbody tr")
     new_card = rows.filter(has_text="American Express •••• 0005").filter(has_text="Pending")
     expect(new_card).to_have_count(1)
+    assert_accessible(page)
 
     # The account representative approves it in the admin.
     rep = browser.new_context(base_url=live_server.url).new_page()
@@ -88,6 +92,7 @@ def test_a_declined_card_is_rejected_with_the_reason(page: Page, demo: Account) 
     )
     expect(outcome).to_have_class("message message-error")
     expect(page.get_by_text("pending verification")).to_have_count(0)
+    assert_accessible(page)
 
 
 def test_card_fields_catch_bad_input_before_any_token(page: Page, demo: Account) -> None:
@@ -99,5 +104,6 @@ def test_card_fields_catch_bad_input_before_any_token(page: Page, demo: Account)
     expect(fields.get_by_text("The card number is invalid.")).to_be_visible()
     expect(fields.get_by_text("The expiry date is invalid or in the past.")).to_be_visible()
     expect(fields.get_by_text("Enter the 3-digit security code.")).to_be_visible()
+    assert_accessible(page)
     expect(page.get_by_label("Contact email")).to_have_value("typed@example.com")
     assert "/add/" in page.url

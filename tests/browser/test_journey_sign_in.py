@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from accounts.models import Account
+from tests.browser.accessibility import assert_accessible
 from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,6 +18,7 @@ def test_demo_customer_signs_in_and_finds_the_menu_in_english_and_chinese(
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/login/\?next=/$"))
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert_accessible(page)
 
     sign_in(page, "demo@example.com", "demo-pass-2026")
 
@@ -37,6 +39,7 @@ def test_demo_customer_signs_in_and_finds_the_menu_in_english_and_chinese(
     menu.get_by_role("link", name="设置", exact=True).click()
     expect(page.get_by_role("heading", name="公司信息")).to_be_visible()
     expect(page.get_by_label("公司名称")).to_have_value("上海云帆科技有限公司")
+    assert_accessible(page)
 
     page.get_by_role("button", name="退出").click()
     expect(page.get_by_role("heading", name="登录")).to_be_visible()
@@ -48,6 +51,7 @@ def test_a_wrong_password_is_refused_with_a_clear_error(page: Page, demo: Accoun
         "Please enter a correct email address and password."
     )
     expect(page.get_by_label("Email address")).to_have_value("demo@example.com")
+    assert_accessible(page)
 
 
 def test_the_menu_is_reachable_by_keyboard(page: Page, demo: Account) -> None:

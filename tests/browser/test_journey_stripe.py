@@ -28,6 +28,7 @@ from payments.cards import (
 )
 from payments.models import Payment, PaymentMethod
 from payments.selectors import amount_owed
+from tests.browser.accessibility import assert_accessible
 from tests.browser.conftest import sign_in
 from tests.payments.stripe_support import SECRET_KEY, WEBHOOK_SECRET, StripeBrowser
 
@@ -268,6 +269,7 @@ def test_a_charge_the_bank_wants_confirmed_is_confirmed_by_the_customer(
     waiting.get_by_role("link", name="Confirm the charge").click()
     expect(page.get_by_test_id("confirm-heading")).to_be_visible()
     expect(page.get_by_test_id("confirm-amount")).to_have_text(_money(waiting_payment.amount))
+    assert_accessible(page)
     page.get_by_test_id("confirm-charge").click()
     bank_challenge(page, complete=True)
     expect(page.get_by_test_id("payment-result")).to_have_text(

@@ -12,6 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from accounts.models import Account, Membership, OutboundEmail, User
 from tests.accounts.otp_codes import next_code
+from tests.browser.accessibility import assert_accessible
 from tests.browser.conftest import fill_card, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -52,6 +53,7 @@ def test_the_owner_invites_a_billing_user_who_pays_and_a_viewer_who_only_sees(
     pending = page.get_by_test_id("invitations")
     expect(pending).to_contain_text("billing.colleague@example.com")
     expect(pending).to_contain_text("viewer.colleague@example.com")
+    assert_accessible(page)
 
     colleague = _accept(browser, live_server, billing_link, "Zhang Wei")
     # They protect their sign-in with an authenticator, then sign in again with it.
@@ -59,14 +61,17 @@ def test_the_owner_invites_a_billing_user_who_pays_and_a_viewer_who_only_sees(
     colleague.get_by_role("link", name="Your two-factor sign-in").click()
     colleague.get_by_role("link", name="Set up two-factor sign-in").click()
     expect(colleague.locator(".qr-code svg")).to_be_visible()
+    assert_accessible(colleague)
     user = User.objects.get(email="billing.colleague@example.com")
     colleague.get_by_role("textbox", name="Code").fill(next_code(user, confirmed=False))
     colleague.get_by_role("button", name="Turn on").click()
     expect(colleague.get_by_test_id("recovery-codes").locator("li")).to_have_count(10)
+    assert_accessible(colleague)
     colleague.get_by_role("link", name="Continue").click()
     colleague.get_by_role("button", name="Sign out").click()
     sign_in(colleague, "billing.colleague@example.com", PASSWORD)
     expect(colleague.get_by_role("heading", name="Two-factor sign-in")).to_be_visible()
+    assert_accessible(colleague)
     colleague.get_by_role("textbox", name="Code").fill(next_code(user))
     colleague.get_by_role("button", name="Sign in").click()
 
@@ -81,6 +86,7 @@ def test_the_owner_invites_a_billing_user_who_pays_and_a_viewer_who_only_sees(
     # The link worked once.
     colleague.goto(billing_link)
     expect(colleague.get_by_test_id("invitation-closed")).to_be_visible()
+    assert_accessible(colleague)
     colleague.context.close()
 
     viewer = _accept(browser, live_server, viewer_link, "Li Na")
@@ -99,4 +105,5 @@ def test_the_owner_invites_a_billing_user_who_pays_and_a_viewer_who_only_sees(
     expect(page.get_by_test_id("team-activity")).to_contain_text("An invitation was accepted")
     page.get_by_role("button", name="Remove viewer.colleague@example.com").click()
     expect(page.get_by_text("The member was removed.")).to_be_visible()
+    assert_accessible(page)
     expect(page.get_by_test_id("members")).not_to_contain_text("viewer.colleague@example.com")
