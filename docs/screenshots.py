@@ -32,7 +32,10 @@ def shoot(
     browser: Browser, base_url: str, name: str, language: str, size: tuple[int, int], height: int
 ) -> None:
     context = browser.new_context(
-        base_url=base_url, viewport={"width": size[0], "height": size[1]}, locale="en-US"
+        base_url=base_url,
+        viewport={"width": size[0], "height": size[1]},
+        # The browser's own widgets (the date fields) follow the browser's language.
+        locale="zh-CN" if language.startswith("zh") else "en-US",
     )
     context.add_cookies([{"name": "django_language", "value": language, "url": base_url}])
     page = context.new_page()

@@ -23,6 +23,8 @@ def test_after_a_declined_card_the_summary_has_the_focus_and_leads_to_the_card(
 
     summary = page.get_by_test_id("payment-declined")
     expect(summary).to_be_focused()
+    # A person reads the summary before following its link; by then the page's scripts run.
+    page.wait_for_load_state("load")
     expect(summary).to_contain_text("The payment did not go through. Nothing was charged.")
     summary.get_by_role("link", name="Your card was declined.").click()
     expect(page.locator("#card-fields-frame")).to_be_focused()

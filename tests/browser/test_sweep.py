@@ -318,12 +318,12 @@ def _signed_in_pages(sweep: Sweep, site: Site) -> None:
     sweep.go("/account/two-factor/setup/", "two-factor sign-in, setup")
 
     # The card-testing limit, reached at once.
-    with override_settings(CARD_ATTEMPTS_PER_HOUR=0):
+    with override_settings(CARD_DECLINES_PER_HOUR=0):
         page.goto("/billing/payment-methods/add/")
         page.locator("#id_use_company_info").check()
         fields = page.frame_locator("#card-fields-frame")
         fields.locator("#holder").fill("WANG XIAOMING")
-        fields.locator("#number").fill("4242 4242 4242 4242")
+        fields.locator("#number").fill("5555 5555 5555 4444")
         fields.locator("#expiry").fill("12/30")
         fields.locator("#cvc").fill("123")
         page.locator("#add-card-form > button[type=submit]").click()

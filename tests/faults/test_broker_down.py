@@ -93,8 +93,8 @@ def test_adding_a_card_with_redis_down_shows_it_pending_and_the_sweep_verifies_i
     )
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("payments:methods")
     method = PaymentMethod.objects.get()
+    assert response["Location"] == f"{reverse('payments:methods')}?added={method.pk}"
     assert method.state == PaymentMethod.State.VERIFYING
     assert not SandboxRequest.objects.filter(kind="verify").exists()
 
