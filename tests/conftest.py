@@ -17,7 +17,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import Account, Membership, User
 from invoices.models import Invoice
@@ -70,6 +70,16 @@ def _plain_static_files(settings: object) -> None:
         **settings.STORAGES,  # type: ignore[attr-defined]
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> object:
+    """Each test starts in the default language. A request through the test client leaves
+    its language (LocaleMiddleware's `activate`) active in the thread, and the next test
+    in the same worker would read every message in it."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
