@@ -9,7 +9,6 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from accounts.models import Account, User
 
@@ -147,7 +146,7 @@ def check_card_attempts(
     if card_attempts_exceeded(
         account=account, user=user, ip=ip, fingerprint=fingerprint, count_cards=count_cards
     ):
-        raise TooManyAttempts(_("Too many cards were tried recently. Try again in an hour."))
+        raise TooManyAttempts
 
 
 def lock_and_check_card_attempts(

@@ -3,6 +3,8 @@ refund, the representative); when one is raised, nothing was charged or changed.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 
 class PaymentsError(ValueError):
     """A request the payment rules do not allow."""
@@ -22,4 +24,7 @@ class RefundError(PaymentsError):
 
 class TooManyAttempts(PaymentsError):
     """The card-testing defence: too many cards tried from here recently (adding cards and
-    paying once by card count together)."""
+    paying once by card count together). Without a message, it says the hourly limit's."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or _("Too many cards were tried recently. Try again in an hour."))

@@ -470,7 +470,7 @@ def too_many_attempts(request: AccountRequest) -> HttpResponse:
         amount = None
     return _too_many_attempts(
         request,
-        TooManyAttempts(_("Too many cards were tried recently. Try again in an hour.")),
+        TooManyAttempts(),
         amount=amount,
         currency=request.GET.get("currency", ""),
     )
