@@ -115,6 +115,13 @@ def test_a_customers_right_password_counts_towards_the_lockout(
     assert _sign_in(client, customer.email, PASSWORD, "123456").status_code == 429
 
 
+def test_the_code_field_is_labelled_in_the_readers_language(client: Client) -> None:
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "zh-hans"
+    html = client.get(LOGIN).content.decode()
+    assert re.search(r'<label for="id_otp_token"[^>]*>验证码：</label>', html)
+    assert "OTP Token" not in html
+
+
 def test_the_sign_in_page_has_one_heading(client: Client) -> None:
     html = client.get(LOGIN).content.decode()
     assert len(re.findall(r"<h1[ >]", html)) == 1
