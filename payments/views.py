@@ -105,7 +105,6 @@ def _too_many_attempts(
         {
             "section": "payments",
             "message": str(error),
-            "can_pay": can_pay,
             "amount": amount,
             "currency": currency,
             "paypal": can_pay and paypal_accepts(currency),
