@@ -27,7 +27,14 @@ from accounts.models import Account, User
 from accounts.outbox import email_queue, render_email
 
 from .audit import INVOICE_ISSUED
-from .models import Allocation, Invoice, InvoiceItem, NumberSequence, RecurringCharge
+from .models import (
+    Allocation,
+    Invoice,
+    InvoiceItem,
+    NumberSequence,
+    RecurringCharge,
+    VatCategory,
+)
 from .money import has_valid_precision, round_money, sum_money
 
 INVOICE_SEQUENCE = "invoice"
@@ -111,6 +118,8 @@ def _create_items(
             quantity=spec.quantity,
             unit_price=spec.unit_price,
             amount=_amount(spec, invoice.currency, factor),
+            vat_category=VatCategory.STANDARD if invoice.tax_rate else VatCategory.OUTSIDE_SCOPE,
+            vat_rate=invoice.tax_rate,
             period_start=spec.period_start,
             period_end=spec.period_end,
         )
@@ -174,6 +183,7 @@ def _issue(
         seller_name=settings.SELLER_NAME,
         seller_address=settings.SELLER_ADDRESS,
         seller_tax_id=settings.SELLER_TAX_ID,
+        seller_country=settings.SELLER_COUNTRY,
         buyer_name=account.company_name,
         buyer_address="\n".join(account.address_lines()),
         buyer_country=account.country.code,

@@ -346,6 +346,7 @@ SELLER_ADDRESS = env.str(
     "SELLER_ADDRESS", default="1 Datacenter Way\nDallas TX 75201\nUnited States"
 ).replace("\\n", "\n")
 SELLER_TAX_ID = env.str("SELLER_TAX_ID", default="")
+SELLER_COUNTRY = env.str("SELLER_COUNTRY", default="US")
 
 # Cards: which gateway adapter runs (a short name or the dotted path of an adapter class, see
 # payments/gateways/), the card-testing defence and the approval promise.
