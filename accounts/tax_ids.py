@@ -142,7 +142,10 @@ def vies_check(*, number: str) -> ViesAnswer:
     HTTP error or an error answer give `valid=None` with the error's code.
     """
     body: dict[str, str] = {"countryCode": number[:2], "vatNumber": number[2:]}
-    seller = eu_vat.compact(str(settings.SELLER_VAT_ID or ""))
+    try:
+        seller = eu_vat.compact(str(settings.SELLER_VAT_ID)) if settings.SELLER_VAT_ID else ""
+    except StdnumError:
+        seller = ""  # a malformed seller number (the system check says so): no requester
     if seller[:2] in EU_VAT_PREFIXES:
         body["requesterMemberStateCode"] = seller[:2]
         body["requesterNumber"] = seller[2:]

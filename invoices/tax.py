@@ -332,10 +332,10 @@ def vat_breakdown(*, lines: Iterable[tuple[str, Decimal, Decimal]], currency: st
     """The VAT of a document from its top-level lines, each (category, rate, amount):
     per (category, rate) group, tax = round(sum of the group's amounts x rate / 100) in the
     currency's exponent; total = subtotal + the groups' taxes (EN 16931 BR-CO-17, BR-S-08).
-    Groups come in order of category, then rate."""
+    Groups come in order of category, then rate (20 and 20.000 are one rate)."""
     amounts: dict[tuple[str, Decimal], list[Decimal]] = {}
     for category, rate, amount in lines:
-        amounts.setdefault((str(category), Decimal(rate).normalize()), []).append(amount)
+        amounts.setdefault((str(category), Decimal(rate)), []).append(amount)
     groups = []
     for (category, rate), values in sorted(amounts.items()):
         taxable = sum_money(values, currency)
