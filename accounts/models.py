@@ -197,7 +197,12 @@ class Account(PostalAddress):
         _("tax ID status"), max_length=16, choices=TaxIdStatus.choices, blank=True, db_default=""
     )
     tax_id_checked_at = models.DateTimeField(_("tax ID checked"), null=True, blank=True)
-    tax_id_evidence = models.JSONField(_("tax ID evidence"), default=dict, blank=True)
+    tax_id_evidence = models.JSONField(
+        _("tax ID evidence"),
+        default=dict,
+        blank=True,
+        db_default=models.Value({}, models.JSONField()),
+    )
 
     members = models.ManyToManyField(
         User, through="Membership", related_name="accounts", verbose_name=_("users")

@@ -26,8 +26,8 @@ from accounts.locks import account_lock
 from accounts.models import Account, User
 from accounts.outbox import email_queue, render_email
 
+from . import hooks
 from .audit import INVOICE_ISSUED
-from .hooks import tax_evidence
 from .models import (
     Allocation,
     Invoice,
@@ -37,7 +37,13 @@ from .models import (
     VatCategory,
 )
 from .money import has_valid_precision, quantum, round_money, sum_money
-from .tax import MissingTaxRateError, account_buyer_facts, tax_decide, vat_breakdown
+from .tax import (
+    MissingTaxRateError,
+    RateTable,
+    account_buyer_facts,
+    tax_decide,
+    vat_breakdown,
+)
 
 INVOICE_SEQUENCE = "invoice"
 
@@ -145,14 +151,22 @@ class _Treatment:
     buyer_invoice_title: str
 
 
-def _decide(account: Account, tax_point: date, evidence: Mapping[str, str] | None) -> _Treatment:
+def _decide(
+    account: Account,
+    tax_point: date,
+    evidence: Mapping[str, str] | None,
+    table: RateTable | None = None,
+) -> _Treatment:
     """The rules' decision for `account` on `tax_point`; the evidence the apps above add
-    (the monthly card's country) is asked of `hooks.tax_evidence` unless given."""
+    (the monthly card's country) is asked of `hooks.tax_evidence` unless given, the rates
+    of the database unless a preloaded `table` is given."""
     if evidence is None:
-        evidence = tax_evidence(account)
+        evidence = hooks.tax_evidence(account)
     try:
         decision = tax_decide(
-            buyer=account_buyer_facts(account, evidence=evidence), tax_point=tax_point
+            buyer=account_buyer_facts(account, evidence=evidence),
+            tax_point=tax_point,
+            table=table,
         )
     except MissingTaxRateError as error:
         raise InvoiceError(
@@ -217,6 +231,7 @@ def _issue(
     by: User | None = None,
     factor: Decimal = Decimal(1),
     tax_evidence: Mapping[str, str] | None = None,
+    tax_table: RateTable | None = None,
 ) -> Invoice:
     """Create an issued invoice with its items; the caller holds the account's lock.
 
@@ -233,7 +248,7 @@ def _issue(
     if refers_to is not None:
         treatment = _treatment_of(refers_to)
     else:
-        treatment = _decide(account, period[1] if period else issue_date, tax_evidence)
+        treatment = _decide(account, period[1] if period else issue_date, tax_evidence, tax_table)
     category, rate = treatment.category, treatment.rate
     breakdown = vat_breakdown(
         lines=[(category, rate, _amount(spec, currency, factor)) for spec in items],
