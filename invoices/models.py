@@ -112,33 +112,24 @@ class Invoice(models.Model):
     seller_name = models.CharField(_("seller"), max_length=200)
     seller_address = models.TextField(_("seller address"))
     seller_tax_id = models.CharField(_("seller tax ID"), max_length=64, blank=True)
-    seller_country = models.CharField(_("seller country"), max_length=2, blank=True, db_default="")
+    seller_country = models.CharField(_("seller country"), max_length=2, blank=True)
     # The seller's other registrations and legal mentions, one per line, as printed.
-    seller_legal_mentions = models.TextField(_("seller legal mentions"), blank=True, db_default="")
+    seller_legal_mentions = models.TextField(_("seller legal mentions"), blank=True)
     buyer_name = models.CharField(_("bill to"), max_length=200)
     buyer_address = models.TextField(_("buyer address"))
     buyer_country = models.CharField(_("buyer country"), max_length=2)
-    buyer_tax_id = models.CharField(_("buyer tax ID"), max_length=64, blank=True, db_default="")
+    buyer_tax_id = models.CharField(_("buyer tax ID"), max_length=64, blank=True)
     # The kind of `buyer_tax_id` (accounts' tax ID kinds: EU VAT, UK VAT, China's unified
     # social credit code, other), so a document can label it and an e-invoice scheme it.
-    buyer_tax_id_kind = models.CharField(
-        _("buyer tax ID kind"), max_length=16, blank=True, db_default=""
-    )
-    buyer_invoice_title = models.CharField(
-        _("invoice title"), max_length=200, blank=True, db_default=""
-    )
+    buyer_tax_id_kind = models.CharField(_("buyer tax ID kind"), max_length=16, blank=True)
+    buyer_invoice_title = models.CharField(_("invoice title"), max_length=200, blank=True)
 
     # The tax treatment the invoice was issued with, decided once and never recomputed: the
     # date whose rates applied, the legal note to print (a key the documents translate), and
     # the facts the decision rested on (billing country, card country, client address...).
     tax_point = models.DateField(_("tax point"), null=True, blank=True)
-    tax_note = models.CharField(_("tax note"), max_length=32, blank=True, db_default="")
-    tax_evidence = models.JSONField(
-        _("tax evidence"),
-        default=dict,
-        blank=True,
-        db_default=models.Value({}, models.JSONField()),
-    )
+    tax_note = models.CharField(_("tax note"), max_length=32, blank=True)
+    tax_evidence = models.JSONField(_("tax evidence"), default=dict, blank=True)
 
     issued_by = models.ForeignKey(
         "accounts.User",
@@ -235,15 +226,9 @@ class InvoiceItem(models.Model):
     # A detail item carries its parent's category and rate; the e-invoice's lines are the
     # top-level items.
     vat_category = models.CharField(
-        _("VAT category"),
-        max_length=2,
-        choices=VatCategory.choices,
-        default=VatCategory.STANDARD,
-        db_default=VatCategory.STANDARD,
+        _("VAT category"), max_length=2, choices=VatCategory.choices, default=VatCategory.STANDARD
     )
-    vat_rate = models.DecimalField(
-        _("VAT rate (%)"), max_digits=6, decimal_places=3, default=0, db_default=0
-    )
+    vat_rate = models.DecimalField(_("VAT rate (%)"), max_digits=6, decimal_places=3, default=0)
     period_start = models.DateField(_("period start"), null=True, blank=True)
     period_end = models.DateField(_("period end"), null=True, blank=True)
 
