@@ -112,24 +112,30 @@ class Invoice(models.Model):
     seller_name = models.CharField(_("seller"), max_length=200)
     seller_address = models.TextField(_("seller address"))
     seller_tax_id = models.CharField(_("seller tax ID"), max_length=64, blank=True)
-    seller_country = models.CharField(_("seller country"), max_length=2, blank=True)
+    seller_country = models.CharField(_("seller country"), max_length=2, blank=True, db_default="")
     # The seller's other registrations and legal mentions, one per line, as printed.
-    seller_legal_mentions = models.TextField(_("seller legal mentions"), blank=True)
+    seller_legal_mentions = models.TextField(_("seller legal mentions"), blank=True, db_default="")
     buyer_name = models.CharField(_("bill to"), max_length=200)
     buyer_address = models.TextField(_("buyer address"))
     buyer_country = models.CharField(_("buyer country"), max_length=2)
-    buyer_tax_id = models.CharField(_("buyer tax ID"), max_length=64, blank=True)
+    buyer_tax_id = models.CharField(_("buyer tax ID"), max_length=64, blank=True, db_default="")
     # The kind of `buyer_tax_id` (accounts' tax ID kinds: EU VAT, UK VAT, China's unified
     # social credit code, other), so a document can label it and an e-invoice scheme it.
-    buyer_tax_id_kind = models.CharField(_("buyer tax ID kind"), max_length=16, blank=True)
-    buyer_invoice_title = models.CharField(_("invoice title"), max_length=200, blank=True)
+    buyer_tax_id_kind = models.CharField(
+        _("buyer tax ID kind"), max_length=16, blank=True, db_default=""
+    )
+    buyer_invoice_title = models.CharField(
+        _("invoice title"), max_length=200, blank=True, db_default=""
+    )
 
     # The tax treatment the invoice was issued with, decided once and never recomputed: the
     # date whose rates applied, the legal note to print (a key the documents translate), and
     # the facts the decision rested on (billing country, card country, client address...).
     tax_point = models.DateField(_("tax point"), null=True, blank=True)
-    tax_note = models.CharField(_("tax note"), max_length=32, blank=True)
-    tax_evidence = models.JSONField(_("tax evidence"), default=dict, blank=True)
+    tax_note = models.CharField(_("tax note"), max_length=32, blank=True, db_default="")
+    tax_evidence = models.JSONField(
+        _("tax evidence"), default=dict, blank=True, db_default=models.Value({}, models.JSONField())
+    )
 
     issued_by = models.ForeignKey(
         "accounts.User",
@@ -226,9 +232,15 @@ class InvoiceItem(models.Model):
     # A detail item carries its parent's category and rate; the e-invoice's lines are the
     # top-level items.
     vat_category = models.CharField(
-        _("VAT category"), max_length=2, choices=VatCategory.choices, default=VatCategory.STANDARD
+        _("VAT category"),
+        max_length=2,
+        choices=VatCategory.choices,
+        default=VatCategory.STANDARD,
+        db_default=VatCategory.STANDARD,
     )
-    vat_rate = models.DecimalField(_("VAT rate (%)"), max_digits=6, decimal_places=3, default=0)
+    vat_rate = models.DecimalField(
+        _("VAT rate (%)"), max_digits=6, decimal_places=3, default=0, db_default=0
+    )
     period_start = models.DateField(_("period start"), null=True, blank=True)
     period_end = models.DateField(_("period end"), null=True, blank=True)
 
@@ -392,7 +404,7 @@ class InvoiceDocument(models.Model):
     input_hash = models.CharField(_("input hash"), max_length=64, blank=True)
     file = models.FileField(_("file"), max_length=255, blank=True)
     # The EN 16931 (Factur-X) XML embedded in `file`, also stored on its own for download.
-    xml = models.FileField(_("e-invoice XML"), max_length=255, blank=True)
+    xml = models.FileField(_("e-invoice XML"), max_length=255, blank=True, db_default="")
     pages = models.PositiveIntegerField(_("pages"), default=0)
     size = models.PositiveIntegerField(_("size (bytes)"), default=0)
     rendered_at = models.DateTimeField(_("rendered"), null=True, blank=True)
