@@ -90,3 +90,7 @@ TWO_FACTOR_RECOVERY_CODES = audit_action(
 ACCOUNT_TWO_FACTOR_REQUIRED = audit_action(
     "accounts.account.two_factor_required", _("Two-factor sign-in required (or not) of every user")
 )
+
+# The account's tax ID (accounts/tax_ids.py).
+TAX_ID_CHANGED = audit_action("accounts.account.tax_id_changed", _("The tax ID was changed"))
+TAX_ID_CHECKED = audit_action("accounts.account.tax_id_checked", _("VIES checked the VAT number"))

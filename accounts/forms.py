@@ -8,10 +8,11 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .models import Account, Membership, User
+from .models import Account, Membership, TaxIdKind, User
 from .phones import phone_display, phone_to_e164
 from .services import COMPANY_FIELDS
 from .sign_in import limit_email_length
+from .tax_ids import tax_id_clean
 
 
 class CompanyInfoForm(forms.ModelForm[Account]):
@@ -140,3 +141,44 @@ class SecurityForm(forms.Form):
     require_two_factor = forms.BooleanField(
         label=_("Require two-factor sign-in of every user of this account"), required=False
     )
+
+
+class TaxIdForm(forms.Form):
+    """The account's tax ID, printed on its invoices; for China, also the invoice title."""
+
+    tax_id_kind = forms.ChoiceField(
+        label=_("Kind of tax ID"),
+        choices=[("", _("No tax ID")), *TaxIdKind.choices],
+        required=False,
+    )
+    tax_id = forms.CharField(
+        label=_("Tax ID"),
+        max_length=64,
+        required=False,
+        help_text=_("EU and UK VAT numbers start with their country code, e.g. DE123456789."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    invoice_title = forms.CharField(
+        label=_("Invoice title (发票抬头)"),
+        max_length=200,
+        required=False,
+        help_text=_("For a unified social credit code: the company name as the fapiao states it."),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        kind = cleaned.get("tax_id_kind") or ""
+        number = cleaned.get("tax_id") or ""
+        if not kind:
+            if number.strip():
+                self.add_error("tax_id_kind", _("Choose the kind of tax ID."))
+            return cleaned
+        try:
+            cleaned["tax_id"] = tax_id_clean(kind=kind, number=number)
+        except ValidationError as error:
+            self.add_error("tax_id", error)
+        if kind == TaxIdKind.CN_USCC and not (cleaned.get("invoice_title") or "").strip():
+            self.add_error(
+                "invoice_title", _("Enter the invoice title for a unified social credit code.")
+            )
+        return cleaned

@@ -124,6 +124,25 @@ class PostalAddress(models.Model):
         return [line for line in lines if line]
 
 
+class TaxIdKind(models.TextChoices):
+    """The kinds of tax ID an account may give (Invoice.buyer_tax_id_kind keeps the value)."""
+
+    EU_VAT = "eu_vat", _("EU VAT number")
+    GB_VAT = "gb_vat", _("UK VAT number")
+    CN_USCC = "cn_uscc", _("Unified social credit code (China)")
+    OTHER = "other", _("Other tax ID")
+
+
+class TaxIdStatus(models.TextChoices):
+    """What is known of an account's tax ID: valid (format and check digits, and VIES's
+    confirmation when VIES_CHECK is on), invalid (VIES says it is not registered), or not
+    yet confirmed (VIES could not answer; checked again by a periodic task)."""
+
+    VALID = "valid", _("Valid")
+    INVALID = "invalid", _("Invalid")
+    UNCONFIRMED = "unconfirmed", _("Not yet confirmed")
+
+
 class Account(PostalAddress):
     """A customer: the company that is billed, with the details its invoices carry."""
 
@@ -159,6 +178,31 @@ class Account(PostalAddress):
         help_text=_("Every user of the account signs in with a second factor."),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    # The buyer's tax ID printed on its invoices; only a valid EU VAT number lets an EU
+    # seller reverse-charge (invoices/tax.py). `tax_id_evidence` keeps VIES's last answer
+    # (valid, requestDate, requestIdentifier: the consultation number, or the error).
+    tax_id_kind = models.CharField(
+        _("tax ID kind"), max_length=16, choices=TaxIdKind.choices, blank=True, db_default=""
+    )
+    tax_id = models.CharField(_("tax ID"), max_length=64, blank=True, db_default="")
+    invoice_title = models.CharField(
+        _("invoice title"),
+        max_length=200,
+        blank=True,
+        db_default="",
+        help_text=_("The buyer's name as a Chinese fapiao states it (发票抬头)."),
+    )
+    tax_id_status = models.CharField(
+        _("tax ID status"), max_length=16, choices=TaxIdStatus.choices, blank=True, db_default=""
+    )
+    tax_id_checked_at = models.DateTimeField(_("tax ID checked"), null=True, blank=True)
+    tax_id_evidence = models.JSONField(
+        _("tax ID evidence"),
+        default=dict,
+        blank=True,
+        db_default=models.Value({}, models.JSONField()),
+    )
 
     members = models.ManyToManyField(
         User, through="Membership", related_name="accounts", verbose_name=_("users")

@@ -12,6 +12,7 @@ from django.utils import timezone
 from .models import OutboundEmail
 from .outbox import email_attempts, email_give_up, email_send, outbox_sweep
 from .retries import retry_delay
+from .tax_ids import account_recheck_tax_id, tax_ids_unconfirmed
 
 logger = logging.getLogger(__name__)
 
@@ -55,3 +56,14 @@ def outbox_sweep_task() -> int:
 shared_task(
     bind=True, name="accounts.send_email", max_retries=settings.EMAIL_MAX_RETRIES, acks_late=True
 )(_email_send)
+
+
+@shared_task(name="accounts.tax_ids_recheck")
+def tax_ids_recheck_task() -> int:
+    """Ask VIES again about every EU VAT number it could not confirm yet (periodic)."""
+    if not settings.VIES_CHECK:
+        return 0
+    ids = tax_ids_unconfirmed()
+    for account_id in ids:
+        account_recheck_tax_id(account_id=account_id)
+    return len(ids)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("team/invitations/<int:pk>/revoke/", views.team_revoke_view, name="team_revoke"),
     path("invitation/<str:token>/", views.invitation_view, name="accept"),
     path("security/", views.security_view, name="security"),
+    path("settings/tax-id/", views.tax_id_view, name="tax_id"),
     path("two-factor/", views.two_factor_view, name="two_factor"),
     path("two-factor/setup/", views.two_factor_setup_view, name="two_factor_setup"),
     path("two-factor/verify/", views.two_factor_verify_view, name="two_factor_verify"),

@@ -29,10 +29,12 @@ from .forms import (
     RoleForm,
     SecurityForm,
     SwitchAccountForm,
+    TaxIdForm,
 )
-from .models import AuditEntry, Invitation, Membership, User
+from .models import Account, AuditEntry, Invitation, Membership, TaxIdStatus, User
 from .redirects import page_for_another_account, safe_next
 from .services import account_update_company_info
+from .tax_ids import account_set_tax_id, tax_id_status_for
 from .team import (
     TeamError,
     invitation_for,
@@ -93,6 +95,7 @@ def _context(
     request: AccountRequest,
     form: CompanyInfoForm | None = None,
     invite_form: InviteForm | None = None,
+    tax_form: TaxIdForm | None = None,
 ) -> dict[str, object]:
     account = request.account
     owner = request.membership.can_manage_account
@@ -118,7 +121,23 @@ def _context(
         if owner
         else None,
         "require_two_factor": account.require_two_factor,
+        "tax_form": tax_form or _tax_form(account, editable=owner),
+        "tax_id_statuses": TaxIdStatus,
     }
+
+
+def _tax_form(account: Account, *, editable: bool) -> TaxIdForm:
+    form = TaxIdForm(
+        initial={
+            "tax_id_kind": account.tax_id_kind,
+            "tax_id": account.tax_id,
+            "invoice_title": account.invoice_title,
+        }
+    )
+    if not editable:
+        for field in form.fields.values():
+            field.disabled = True
+    return form
 
 
 def _settings_page(request: AccountRequest, *, status: int = 200, **forms: object) -> HttpResponse:
@@ -479,3 +498,47 @@ def security_view(request: AccountRequest) -> HttpResponse:
             else _("A second factor is no longer required of every user."),
         )
     return redirect(reverse("accounts:settings") + "#security-heading")
+
+
+@require_POST
+@account_required
+def tax_id_view(request: AccountRequest) -> HttpResponse:
+    """An owner sets the account's tax ID: checked by its format and check digits, and an EU
+    VAT number by VIES when VIES_CHECK is on. A number VIES says is not registered is
+    refused; VIES not answering keeps the number as not yet confirmed."""
+    if not request.membership.can_manage_account:
+        raise PermissionDenied
+    form = TaxIdForm(request.POST)
+    if form.is_valid():
+        kind, number = form.cleaned_data["tax_id_kind"], form.cleaned_data["tax_id"]
+        checked = tax_id_status_for(kind=kind, number=number) if kind else None
+        if checked and checked.status == TaxIdStatus.INVALID:
+            form.add_error(
+                "tax_id",
+                _(
+                    "VIES, the EU's VAT number check, says this number is not registered for "
+                    "VAT. Check it, or leave the tax ID empty to be invoiced as a consumer."
+                ),
+            )
+        else:
+            account_set_tax_id(
+                account=request.account,
+                by=request.user,
+                kind=kind,
+                number=number,
+                invoice_title=form.cleaned_data["invoice_title"].strip(),
+                checked=checked,
+            )
+            if checked and checked.status == TaxIdStatus.UNCONFIRMED:
+                messages.warning(
+                    request,
+                    _(
+                        "The tax ID has been saved. VIES could not confirm it just now; it is "
+                        "checked again every hour, and invoices are taxed as for a consumer "
+                        "until it is confirmed."
+                    ),
+                )
+            else:
+                messages.success(request, _("The tax ID has been saved."))
+            return redirect(reverse("accounts:settings") + "#tax-heading")
+    return _settings_page(request, tax_form=form, status=400)

@@ -18,7 +18,14 @@ from accounts.currencies import CURRENCY_CHOICES
 from accounts.models import Account
 
 from .admin_money import money_column, money_fields
-from .models import Invoice, InvoiceItem, RecurringCharge, RecurringChargeDetail
+from .models import (
+    Invoice,
+    InvoiceItem,
+    RecurringCharge,
+    RecurringChargeDetail,
+    SellerTaxCountry,
+    TaxRate,
+)
 from .money import has_valid_precision
 from .services import InvoiceError, ItemSpec, invoice_issue_credit, invoice_issue_one_time
 
@@ -34,6 +41,8 @@ class InvoiceItemInline(RecordAdminMixin, admin.TabularInline[InvoiceItem, Invoi
         "quantity",
         "unit_price_money",
         "amount_money",
+        "vat_category",
+        "vat_rate",
     )
     fields = readonly_fields
     extra = 0
@@ -62,9 +71,6 @@ class OneTimeInvoiceForm(forms.Form):
     category = forms.CharField(label=_("Category"), max_length=100, required=False)
     quantity = forms.DecimalField(label=_("Quantity"), min_value=Decimal("0.000001"), initial=1)
     unit_price = forms.DecimalField(label=_("Unit price"), min_value=Decimal(0))
-    tax_rate = forms.DecimalField(
-        label=_("Tax rate (%)"), min_value=Decimal(0), max_value=Decimal(100), initial=0
-    )
 
 
 @admin.register(Invoice)
@@ -133,7 +139,6 @@ class InvoiceAdmin(RecordAdminMixin, admin.ModelAdmin[Invoice]):
                             unit_price=data["unit_price"],
                         )
                     ],
-                    tax_rate=data["tax_rate"],
                     by=request.user,  # type: ignore[arg-type]
                 )
             except InvoiceError as error:
@@ -227,3 +232,21 @@ class RecurringChargeAdmin(admin.ModelAdmin[RecurringCharge]):
     autocomplete_fields = ["account"]
     readonly_fields = ["invoiced_through"]
     inlines = [RecurringChargeDetailInline]
+
+
+@admin.register(TaxRate)
+class TaxRateAdmin(admin.ModelAdmin[TaxRate]):
+    """The dated rates: a change of rate is a new row from its first day, and the last day
+    set on the row it replaces. Issued invoices keep the rate they were issued with."""
+
+    list_display = ["country", "kind", "vat_category", "rate", "valid_from", "valid_to"]
+    list_filter = ["kind", "vat_category", "country"]
+    search_fields = ["country"]
+    ordering = ["country", "kind", "-valid_from"]
+
+
+@admin.register(SellerTaxCountry)
+class SellerTaxCountryAdmin(admin.ModelAdmin[SellerTaxCountry]):
+    """Where a seller outside the EU charges tax (none: no tax anywhere)."""
+
+    list_display = ["country", "kind"]

@@ -1,4 +1,11 @@
-"""Demo invoices: every type, in USD and CNY, with detail items and an open balance."""
+"""Demo invoices: every type, in USD and CNY, with detail items and an open balance.
+
+The demo seller is the default one: a hosting company in the United States
+(SELLER_COUNTRY=US), outside the EU, that charges China's 6% VAT on value-added telecom
+services to its customers in China (a `SellerTaxCountry` row the demo adds, as its admin
+would). The demo customer is in Shanghai, so the tax rules give all of its invoices, in USD
+and in CNY, 6% (category S); a customer elsewhere pays no tax (O).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ from django.db import transaction
 
 from accounts.models import Account
 
-from .models import Invoice, RecurringCharge, RecurringChargeDetail
+from .models import Invoice, RateKind, RecurringCharge, RecurringChargeDetail, SellerTaxCountry
 from .services import (
     ItemSpec,
     billing_date_on_or_before,
@@ -56,6 +63,7 @@ def seed_invoices(account: Account, today: date) -> None:
     """Three months of history for `account`, ending `today`. Does nothing the second time."""
     if Invoice.objects.filter(account=account).exists():
         return
+    SellerTaxCountry.objects.get_or_create(country="CN", defaults={"kind": RateKind.TELECOM})
     this_cycle = billing_date_on_or_before(account, today)
     start = billing_date_on_or_before(account, this_cycle - timedelta(days=85))
     _charge(
@@ -153,12 +161,13 @@ def seed_invoices(account: Account, today: date) -> None:
             reason="SLA credit: 4 hours of network outage",
             issue_date=day,
         ),
-        # A few invoices in Chinese yuan for services billed in mainland China (6% VAT).
+        # A few invoices in Chinese yuan for services billed in mainland China (6% VAT by
+        # the rules, as every invoice of this customer in China).
         45: lambda day: invoice_issue_one_time(
-            account=account, currency="CNY", items=icp, tax_rate=D("6"), issue_date=day
+            account=account, currency="CNY", items=icp, issue_date=day
         ),
         (today - start).days - 3: lambda day: invoice_issue_one_time(
-            account=account, currency="CNY", items=cdn, tax_rate=D("6"), issue_date=day
+            account=account, currency="CNY", items=cdn, issue_date=day
         ),
     }
     day = start

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from accounts.current import AccountRequest
+    from accounts.models import Account
 
 SummarySection = Callable[["AccountRequest"], str]
 
@@ -25,3 +26,23 @@ def on_billing_summary(section: SummarySection) -> SummarySection:
 
 def billing_summary_sections(request: AccountRequest) -> list[str]:
     return [html for section in _summary if (html := section(request))]
+
+
+# Where the buyer is, as the apps above invoices know it (payments: the country of the
+# monthly card's billing address), for the tax evidence of an invoice (invoices/tax.py).
+TaxEvidence = Callable[["Account"], dict[str, str]]
+
+_tax_evidence: list[TaxEvidence] = []
+
+
+def on_tax_evidence(provider: TaxEvidence) -> TaxEvidence:
+    _tax_evidence.append(provider)
+    return provider
+
+
+def tax_evidence(account: Account) -> dict[str, str]:
+    """What every registered provider knows of where `account` is (later ones win)."""
+    evidence: dict[str, str] = {}
+    for provider in _tax_evidence:
+        evidence.update(provider(account))
+    return evidence

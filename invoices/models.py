@@ -39,6 +39,15 @@ class VatCategory(models.TextChoices):
     OUTSIDE_SCOPE = "O", _("Outside the scope of VAT")
 
 
+class RateKind(models.TextChoices):
+    """Which of a country's rates a supply takes. The portal sells hosting: in the EU an
+    electronically supplied service at the standard rate; in China a value-added
+    telecommunication service (IDC, CDN, ICP), taxed at 6%."""
+
+    STANDARD = "standard", _("Standard rate")
+    TELECOM = "telecom", _("Value-added telecommunication services")
+
+
 class InvoiceQuerySet(models.QuerySet["Invoice"]):
     def for_account(self, account: Account) -> InvoiceQuerySet:
         return self.filter(account=account)
@@ -411,3 +420,74 @@ class InvoiceDocument(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invoice_id} ({self.language})"
+
+
+class TaxRateQuerySet(models.QuerySet["TaxRate"]):
+    def in_force_on(self, day: date) -> TaxRateQuerySet:
+        return self.filter(valid_from__lte=day).filter(
+            models.Q(valid_to__isnull=True) | models.Q(valid_to__gte=day)
+        )
+
+
+class TaxRate(models.Model):
+    """A country's VAT (or sales tax) rate of one kind, in force from `valid_from` to
+    `valid_to` (both included; open-ended without `valid_to`). Rates are dated data: a new
+    rate is a new row from its first day, and the old row gets its last day, so an invoice
+    takes the rate in force on its tax point and issued invoices keep theirs."""
+
+    country = models.CharField(_("country"), max_length=2, help_text=_("ISO 3166 code, e.g. DE."))
+    kind = models.CharField(
+        _("kind"), max_length=16, choices=RateKind.choices, default=RateKind.STANDARD
+    )
+    vat_category = models.CharField(
+        _("VAT category"), max_length=2, choices=VatCategory.choices, default=VatCategory.STANDARD
+    )
+    rate = models.DecimalField(_("rate (%)"), max_digits=6, decimal_places=3)
+    valid_from = models.DateField(_("valid from"))
+    valid_to = models.DateField(_("valid to"), null=True, blank=True)
+    source = models.CharField(_("source"), max_length=255, blank=True)
+
+    objects = TaxRateQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("tax rate")
+        verbose_name_plural = _("tax rates")
+        ordering = ["country", "kind", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["country", "kind", "valid_from"], name="tax_rate_one_per_start"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(valid_to__isnull=True)
+                | models.Q(valid_to__gte=models.F("valid_from")),
+                name="tax_rate_valid_to_after_from",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rate__gte=0, rate__lte=100), name="tax_rate_percent_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.country} {self.get_kind_display()} {self.rate}%"
+
+
+class SellerTaxCountry(models.Model):
+    """A buyer country where a seller established outside the EU charges tax (it is
+    registered there, or the law makes it collect): its customers there are charged that
+    country's rate of `kind`. Without a row a non-EU seller charges no tax (category O).
+    An EU seller's treatment follows the EU rules and ignores this table."""
+
+    country = models.CharField(
+        _("country"), max_length=2, unique=True, help_text=_("ISO 3166 code, e.g. CN.")
+    )
+    kind = models.CharField(
+        _("kind"), max_length=16, choices=RateKind.choices, default=RateKind.STANDARD
+    )
+
+    class Meta:
+        verbose_name = _("country where the seller charges tax")
+        verbose_name_plural = _("countries where the seller charges tax")
+        ordering = ["country"]
+
+    def __str__(self) -> str:
+        return self.country

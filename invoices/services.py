@@ -9,7 +9,7 @@ other instead of losing an update or a number.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -26,6 +26,7 @@ from accounts.locks import account_lock
 from accounts.models import Account, User
 from accounts.outbox import email_queue, render_email
 
+from . import hooks
 from .audit import INVOICE_ISSUED
 from .models import (
     Allocation,
@@ -35,7 +36,14 @@ from .models import (
     RecurringCharge,
     VatCategory,
 )
-from .money import has_valid_precision, round_money, sum_money
+from .money import has_valid_precision, quantum, round_money, sum_money
+from .tax import (
+    MissingTaxRateError,
+    RateTable,
+    account_buyer_facts,
+    tax_decide,
+    vat_breakdown,
+)
 
 INVOICE_SEQUENCE = "invoice"
 
@@ -103,6 +111,7 @@ def _create_items(
     invoice: Invoice,
     specs: Sequence[ItemSpec],
     factor: Decimal,
+    treatment: tuple[str, Decimal],
     parent: InvoiceItem | None = None,
     position: int = 0,
 ) -> int:
@@ -118,14 +127,95 @@ def _create_items(
             quantity=spec.quantity,
             unit_price=spec.unit_price,
             amount=_amount(spec, invoice.currency, factor),
-            vat_category=VatCategory.STANDARD if invoice.tax_rate else VatCategory.OUTSIDE_SCOPE,
-            vat_rate=invoice.tax_rate,
+            vat_category=treatment[0],
+            vat_rate=treatment[1],
             period_start=spec.period_start,
             period_end=spec.period_end,
         )
         if spec.details:
-            position = _create_items(invoice, spec.details, factor, parent=item, position=position)
+            position = _create_items(
+                invoice, spec.details, factor, treatment, parent=item, position=position
+            )
     return position
+
+
+@dataclass(frozen=True)
+class _Treatment:
+    category: str
+    rate: Decimal
+    note: str
+    tax_point: date | None
+    evidence: Mapping[str, object]
+    buyer_tax_id: str
+    buyer_tax_id_kind: str
+    buyer_invoice_title: str
+
+
+def _decide(
+    account: Account,
+    tax_point: date,
+    evidence: Mapping[str, str] | None,
+    table: RateTable | None = None,
+) -> _Treatment:
+    """The rules' decision for `account` on `tax_point`; the evidence the apps above add
+    (the monthly card's country) is asked of `hooks.tax_evidence` unless given, the rates
+    of the database unless a preloaded `table` is given."""
+    if evidence is None:
+        evidence = hooks.tax_evidence(account)
+    try:
+        decision = tax_decide(
+            buyer=account_buyer_facts(account, evidence=evidence),
+            tax_point=tax_point,
+            table=table,
+        )
+    except MissingTaxRateError as error:
+        raise InvoiceError(
+            _(
+                "No %(kind)s tax rate of %(country)s is in force on %(date)s: add it under "
+                "Invoices > Tax rates."
+            )
+            % {"kind": error.kind, "country": error.country, "date": error.day.isoformat()}
+        ) from error
+    # Both VAT numbers are printed on a reverse-charge invoice; any tax ID given is printed.
+    return _Treatment(
+        category=decision.category,
+        rate=decision.rate,
+        note=decision.note,
+        tax_point=tax_point,
+        evidence=decision.evidence,
+        buyer_tax_id=account.tax_id,
+        buyer_tax_id_kind=account.tax_id_kind,
+        buyer_invoice_title=account.invoice_title,
+    )
+
+
+def _treatment_of(original: Invoice) -> _Treatment:
+    """The treatment `original` was issued with: a correction keeps it (its first line's
+    category and rate; the rules give every line of an invoice the same)."""
+    first = original.items.filter(parent__isnull=True).order_by("position", "pk").first()
+    return _Treatment(
+        category=first.vat_category if first else VatCategory.OUTSIDE_SCOPE,
+        rate=first.vat_rate if first else Decimal(0),
+        note=original.tax_note,
+        tax_point=original.tax_point,
+        evidence={**original.tax_evidence, "corrects": original.number},
+        buyer_tax_id=original.buyer_tax_id,
+        buyer_tax_id_kind=original.buyer_tax_id_kind,
+        buyer_invoice_title=original.buyer_invoice_title,
+    )
+
+
+def correction_net_amount(*, gross: Decimal, rate: Decimal, currency: str) -> Decimal:
+    """The line amount (without VAT) of a correction that gives back `gross` with VAT at
+    `rate`: the largest amount whose total with its rounded VAT is at most `gross` (exactly
+    `gross` whenever some amount adds up to it, as the whole of an invoice's total does)."""
+    if not rate:
+        return gross
+    step = quantum(currency)
+    net = round_money(gross * 100 / (100 + rate), currency) + step
+    while net > 0 and net + round_money(net * rate / 100, currency) > gross:
+        net -= step
+    return net
 
 
 def _issue(
@@ -135,23 +225,36 @@ def _issue(
     currency: str,
     items: Sequence[ItemSpec],
     issue_date: date,
-    tax_rate: Decimal = Decimal(0),
     refers_to: Invoice | None = None,
     period: tuple[date, date] | None = None,
     reason: str = "",
     by: User | None = None,
     factor: Decimal = Decimal(1),
+    tax_evidence: Mapping[str, str] | None = None,
+    tax_table: RateTable | None = None,
 ) -> Invoice:
-    """Create an issued invoice with its items; the caller holds the account's lock."""
+    """Create an issued invoice with its items; the caller holds the account's lock.
+
+    The tax is decided by `invoices.tax` for the tax point (the end of the service period of
+    a New or Recurring invoice, else the issue date), or copied from `refers_to` for a
+    Credit or Refund, which keeps the treatment of the invoice it corrects.
+    """
     if not items:
         raise InvoiceError(_("An invoice needs at least one item."))
     for spec in items:
         for leaf in spec.details or (spec,):
             if leaf.details:
                 raise InvoiceError(_("Detail items cannot have detail items of their own."))
-    subtotal = sum_money((_amount(spec, currency, factor) for spec in items), currency)
-    tax = round_money(subtotal * tax_rate / 100, currency)
-    total = subtotal + tax
+    if refers_to is not None:
+        treatment = _treatment_of(refers_to)
+    else:
+        treatment = _decide(account, period[1] if period else issue_date, tax_evidence, tax_table)
+    category, rate = treatment.category, treatment.rate
+    breakdown = vat_breakdown(
+        lines=[(category, rate, _amount(spec, currency, factor)) for spec in items],
+        currency=currency,
+    )
+    subtotal, tax, total = breakdown.subtotal, breakdown.tax, breakdown.total
     is_charge = type in Invoice.CHARGE_TYPES
     if is_charge and total < 0:
         raise InvoiceError(_("A charge cannot have a negative total."))
@@ -172,7 +275,7 @@ def _issue(
         due_date=issue_date + timedelta(days=terms),
         currency=currency,
         subtotal=subtotal,
-        tax_rate=tax_rate,
+        tax_rate=rate,
         tax=tax,
         total=total,
         balance=balance,
@@ -182,14 +285,21 @@ def _issue(
         reason=reason,
         seller_name=settings.SELLER_NAME,
         seller_address=settings.SELLER_ADDRESS,
-        seller_tax_id=settings.SELLER_TAX_ID,
+        seller_tax_id=settings.SELLER_VAT_ID,
         seller_country=settings.SELLER_COUNTRY,
+        seller_legal_mentions=settings.SELLER_LEGAL_MENTIONS,
         buyer_name=account.company_name,
         buyer_address="\n".join(account.address_lines()),
         buyer_country=account.country.code,
+        buyer_tax_id=treatment.buyer_tax_id,
+        buyer_tax_id_kind=treatment.buyer_tax_id_kind,
+        buyer_invoice_title=treatment.buyer_invoice_title,
+        tax_point=treatment.tax_point,
+        tax_note=treatment.note,
+        tax_evidence=dict(treatment.evidence),
         issued_by=by,
     )
-    _create_items(invoice, items, factor)
+    _create_items(invoice, items, factor, (category, rate))
     _after_issue(invoice, account)
     log_action(
         INVOICE_ISSUED,
@@ -236,11 +346,13 @@ def invoice_issue_one_time(
     items: Sequence[ItemSpec],
     currency: str | None = None,
     issue_date: date | None = None,
-    tax_rate: Decimal = Decimal(0),
     reason: str = "",
     by: User | None = None,
+    tax_evidence: Mapping[str, str] | None = None,
 ) -> Invoice:
     """Issue a One-time invoice (overage, a setup fee, a late fee) and apply open credits.
+
+    Its tax is decided by the rules (`invoices.tax`) on the issue date.
 
     Raises InvoiceError when there are no items, an amount is negative or the unit prices
     need more decimals than make sense.
@@ -253,9 +365,9 @@ def invoice_issue_one_time(
         currency=currency,
         items=items,
         issue_date=issue_date or timezone.localdate(),
-        tax_rate=tax_rate,
         reason=reason,
         by=by,
+        tax_evidence=tax_evidence,
     )
     _apply_credits(account, currency)
     invoice.refresh_from_db(fields=["balance", "state"])
@@ -273,6 +385,11 @@ def _corrected(original: Invoice) -> Decimal:
         ),
         original.currency,
     )
+
+
+def _correction_net(original: Invoice, amount: Decimal) -> Decimal:
+    treatment = _treatment_of(original)
+    return correction_net_amount(gross=amount, rate=treatment.rate, currency=original.currency)
 
 
 def _validate_correction_amount(original: Invoice, amount: Decimal) -> None:
@@ -310,11 +427,12 @@ def invoice_issue_credit(
     # The item is printed on the account's document: in the account's language.
     with translation.override(account.language):
         description = reason or _("Credit")
+    net = _correction_net(original, amount)
     credit = _issue(
         account=account,
         type=Invoice.Type.CREDIT,
         currency=original.currency,
-        items=[ItemSpec(description=description, unit_price=-amount)],
+        items=[ItemSpec(description=description, unit_price=-net)],
         issue_date=issue_date or timezone.localdate(),
         refers_to=original,
         reason=reason,
@@ -355,7 +473,9 @@ def invoice_issue_refund(
         account=account,
         type=Invoice.Type.REFUND,
         currency=original.currency,
-        items=[ItemSpec(description=reason or "Refund", unit_price=-amount)],
+        items=[
+            ItemSpec(description=reason or "Refund", unit_price=-_correction_net(original, amount))
+        ],
         issue_date=issue_date or timezone.localdate(),
         refers_to=original,
         reason=reason,

@@ -14,7 +14,9 @@ class PaymentsConfig(AppConfig):
 
         from . import checks, sections
         from .receipts import receipt_pdf_attachment
+        from .tax_evidence import monthly_card_country
 
         checks.register()
         hooks.on_billing_summary(sections.billing_summary_section)
+        hooks.on_tax_evidence(monthly_card_country)
         register_attachment_provider("payments.receipt_pdf", receipt_pdf_attachment)

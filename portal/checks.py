@@ -15,6 +15,8 @@ SLOWEST_RETRIED_TASK = 60
 
 def register() -> None:
     checks.register(check_visibility_timeout, "portal")
+    checks.register(check_seller_tax_data, "portal")
+    checks.register(check_seller_tax_data_deploy, "portal", deploy=True)
 
 
 def longest_chunk_seconds() -> int:
@@ -53,3 +55,54 @@ def check_visibility_timeout(**kwargs: Any) -> list[checks.CheckMessage]:
             )
         )
     return problems
+
+
+def check_seller_tax_data(**kwargs: Any) -> list[checks.CheckMessage]:
+    """The seller's VAT number is well formed (python-stdnum: format and check digits) and
+    its country is an ISO 3166 code: invoices print them and the tax rules depend on them."""
+    from stdnum.eu import vat as eu_vat
+    from stdnum.exceptions import ValidationError as StdnumError
+    from stdnum.gb import vat as gb_vat
+
+    from invoices.tax import EU_MEMBER_STATES
+
+    problems: list[checks.CheckMessage] = []
+    country = str(settings.SELLER_COUNTRY)
+    if len(country) != 2 or not country.isalpha():
+        problems.append(
+            checks.Error(
+                f"SELLER_COUNTRY ({country!r}) must be a two-letter ISO 3166 code, e.g. DE.",
+                id="portal.E010",
+            )
+        )
+    vat_id = str(settings.SELLER_VAT_ID)
+    if vat_id:
+        validator = gb_vat if country == "GB" else eu_vat
+        try:
+            validator.validate(vat_id)
+        except StdnumError as error:
+            problems.append(
+                checks.Error(
+                    f"SELLER_VAT_ID ({vat_id!r}) is not a valid VAT number: {error}",
+                    hint="Give the number with its country prefix, e.g. DE136695976.",
+                    id="portal.E011",
+                )
+            )
+    elif country in EU_MEMBER_STATES:
+        problems.append(
+            checks.Warning(
+                "SELLER_VAT_ID is empty for a seller in the EU: invoices need the seller's "
+                "VAT number (and a reverse-charge invoice both numbers).",
+                id="portal.W010",
+            )
+        )
+    return problems
+
+
+def check_seller_tax_data_deploy(**kwargs: Any) -> list[checks.CheckMessage]:
+    """In production, a seller in the EU has a VAT number (the W010 above, as an error)."""
+    from invoices.tax import EU_MEMBER_STATES
+
+    if str(settings.SELLER_COUNTRY) in EU_MEMBER_STATES and not settings.SELLER_VAT_ID:
+        return [checks.Error("SELLER_VAT_ID must be set for a seller in the EU.", id="portal.E012")]
+    return []

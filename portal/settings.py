@@ -328,6 +328,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "payments.payments_settle",
         "schedule": crontab(minute="*"),
     },
+    "accounts-tax-ids-recheck": {
+        # EU VAT numbers VIES could not confirm when given (VIES down): asked again.
+        "task": "accounts.tax_ids_recheck",
+        "schedule": crontab(minute=50),
+    },
     "invoices-documents-missing": {
         "task": "invoices.invoice_documents_missing",
         "schedule": crontab(minute="*/15"),
@@ -345,8 +350,28 @@ SELLER_NAME = env.str("SELLER_NAME", default="Example Hosting Ltd")
 SELLER_ADDRESS = env.str(
     "SELLER_ADDRESS", default="1 Datacenter Way\nDallas TX 75201\nUnited States"
 ).replace("\\n", "\n")
-SELLER_TAX_ID = env.str("SELLER_TAX_ID", default="")
-SELLER_COUNTRY = env.str("SELLER_COUNTRY", default="US")
+# The seller's tax data (README "Taxes"): its country (ISO 3166, decides which tax rules
+# apply), its VAT number (SELLER_TAX_ID is the former name), its other registrations (one per
+# line, e.g. "GB: GB123456789"), whether it declares EU distance sales through the One-Stop
+# Shop, whether those sales are above the EUR 10,000 a year threshold (Article 59c of
+# Directive 2006/112/EC), and the legal mentions printed on every invoice (one per line).
+SELLER_COUNTRY = env.str("SELLER_COUNTRY", default="US").upper()
+SELLER_VAT_ID = env.str("SELLER_VAT_ID", default=env.str("SELLER_TAX_ID", default=""))
+SELLER_TAX_ID = SELLER_VAT_ID
+SELLER_OTHER_TAX_IDS = env.str("SELLER_OTHER_TAX_IDS", default="").replace("\\n", "\n")
+SELLER_USES_OSS = env.bool("SELLER_USES_OSS", default=False)
+SELLER_EU_DISTANCE_SALES_ABOVE_THRESHOLD = env.bool(
+    "SELLER_EU_DISTANCE_SALES_ABOVE_THRESHOLD", default=False
+)
+SELLER_LEGAL_MENTIONS = env.str("SELLER_LEGAL_MENTIONS", default="").replace("\\n", "\n")
+
+# VIES (the EU's VAT number check): off by default, since it needs the internet. VIES_URL is
+# the base of its REST API (check-vat-number is posted there); an answer slower than
+# VIES_TIMEOUT seconds counts as VIES being down: the number is kept "not yet confirmed"
+# and checked again every hour.
+VIES_CHECK = env.bool("VIES_CHECK", default=False)
+VIES_URL = env.str("VIES_URL", default="https://ec.europa.eu/taxation_customs/vies/rest-api")
+VIES_TIMEOUT = env.float("VIES_TIMEOUT", default=5.0)
 
 # Cards: which gateway adapter runs (a short name or the dotted path of an adapter class, see
 # payments/gateways/), the card-testing defence and the approval promise.

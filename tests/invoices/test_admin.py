@@ -37,7 +37,6 @@ def test_staff_issue_a_one_time_invoice_from_the_admin(
             "category": "Services",
             "quantity": "1",
             "unit_price": "250.00",
-            "tax_rate": "0",
         },
     )
     invoice = Invoice.objects.get()

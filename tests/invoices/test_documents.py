@@ -14,7 +14,7 @@ from pypdf import PdfReader
 
 from accounts.models import Account, User
 from invoices.documents import invoice_document_render, stored_document
-from invoices.models import Invoice, InvoiceDocument
+from invoices.models import Invoice, InvoiceDocument, RateKind, SellerTaxCountry
 from invoices.services import ItemSpec, invoice_issue_credit, invoice_issue_one_time
 
 D = Decimal
@@ -28,10 +28,11 @@ def _media(settings, tmp_path) -> None:
 
 @pytest.fixture
 def overage(account: Account) -> Invoice:
+    # The seller (outside the EU) charges China's 6% on telecom services in China.
+    SellerTaxCountry.objects.create(country="CN", kind=RateKind.TELECOM)
     return invoice_issue_one_time(
         account=account,
         issue_date=date(2026, 10, 15),
-        tax_rate=D("6"),
         items=[
             ItemSpec(
                 description="中国大陆 CDN 流量",

@@ -7,7 +7,13 @@ import pytest
 from django.db import transaction
 
 from accounts.models import Account, AuditEntry
-from invoices.models import ImmutableInvoiceError, Invoice, InvoiceItem
+from invoices.models import (
+    ImmutableInvoiceError,
+    Invoice,
+    InvoiceItem,
+    SellerTaxCountry,
+    TaxRate,
+)
 from invoices.services import (
     InvoiceError,
     ItemSpec,
@@ -31,10 +37,14 @@ def _pay(invoice: Invoice, amount: str) -> None:
 def test_an_items_amount_is_the_sum_of_its_details_and_totals_are_rounded_once(
     account: Account,
 ) -> None:
+    # A seller outside the EU that charges a sales tax of 8.875% where the buyer is.
+    Account.objects.filter(pk=account.pk).update(country="US")
+    account.refresh_from_db()
+    TaxRate.objects.create(country="US", rate=D("8.875"), valid_from=date(2026, 1, 1))
+    SellerTaxCountry.objects.create(country="US")
     invoice = invoice_issue_one_time(
         account=account,
         issue_date=date(2026, 10, 15),
-        tax_rate=D("8.875"),
         items=[
             ItemSpec(
                 description="Bandwidth overage",

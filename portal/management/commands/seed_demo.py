@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import Account, Membership, User
+from accounts.models import Account, Membership, TaxIdKind, TaxIdStatus, User
 from invoices.demo import seed_invoices
 from payments.demo import seed_payment_methods, seed_payments
 
@@ -42,6 +42,12 @@ class Command(BaseCommand):
                 "currency": "USD",
                 "billing_day": 1,
                 "language": "zh-hans",
+                # A demo unified social credit code (check character computed by stdnum)
+                # and the invoice title a fapiao would carry.
+                "tax_id_kind": TaxIdKind.CN_USCC,
+                "tax_id": "91310115MA1K4ABCDD",
+                "invoice_title": "上海云帆科技有限公司",
+                "tax_id_status": TaxIdStatus.VALID,
             },
         )
         other_account, _ = Account.objects.update_or_create(
