@@ -29,6 +29,8 @@ from .tax_notes import CN_USCC, EU_VAT, GB_VAT, tax_id_label, tax_note_text
 from .vat import VatGroup, vat_groups
 
 PROFILE = "urn:cen.eu:en16931:2017"
+# Changed when the XML this module writes changes: every stored document is rendered again.
+EINVOICE_VERSION = "en16931-1"
 INVOICE_TYPE_CODE = "380"
 CREDIT_NOTE_TYPE_CODE = "381"
 XML_FILENAME = "factur-x.xml"
