@@ -35,6 +35,7 @@ from .models import Invoice, InvoiceDocument
 from .money import quantum
 from .presenters import plain_number, present_rows
 from .selectors import invoice_item_rows, invoice_related
+from .vat import vat_groups
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ def _page_counter_css() -> str:
 def invoice_pdf_html(invoice: Invoice, language: str) -> str:
     """The HTML that WeasyPrint turns into the invoice's PDF, in `language`."""
     rows = invoice_item_rows(invoice)
+    related = invoice_related(invoice)
     with translation.override(language):
         return render_to_string(
             PDF_TEMPLATE,
@@ -99,7 +101,9 @@ def invoice_pdf_html(invoice: Invoice, language: str) -> str:
                 "invoice": invoice,
                 "rows": present_rows(invoice, rows),
                 "has_details": any(row.details for row in rows),
-                "related": invoice_related(invoice),
+                "related": related,
+                "corrects": next((o for o in related if o.pk == invoice.refers_to_id), None),
+                "vat_groups": vat_groups((row.item for row in rows), invoice.currency),
                 "page_size": page_size(invoice),
                 "stylesheet": PDF_STYLESHEET.read_text(),
                 "language": language,
@@ -326,6 +330,8 @@ def invoice_csv(invoice: Invoice) -> Iterator[str]:
         _("Quantity"),
         _("Unit price"),
         _("Amount"),
+        _("VAT category"),
+        _("VAT rate (%)"),
     ]
 
     def rows() -> Iterator[list[object]]:
@@ -346,6 +352,8 @@ def invoice_csv(invoice: Invoice) -> Iterator[str]:
                     plain_number(item.quantity),
                     plain_number(item.unit_price),
                     item.amount.quantize(quantum(invoice.currency)),
+                    item.vat_category,
+                    plain_number(item.vat_rate),
                 ]
 
     return csv_rows(header, rows())
@@ -362,6 +370,9 @@ def invoices_csv(invoices: Iterable[Invoice]) -> Iterator[str]:
         _("Currency"),
         _("Total"),
         _("Balance"),
+        _("Total without VAT"),
+        _("VAT"),
+        _("Buyer tax ID"),
     ]
     rows = (
         [
@@ -373,6 +384,9 @@ def invoices_csv(invoices: Iterable[Invoice]) -> Iterator[str]:
             invoice.currency,
             invoice.total.quantize(quantum(invoice.currency)),
             invoice.balance.quantize(quantum(invoice.currency)),
+            invoice.subtotal.quantize(quantum(invoice.currency)),
+            invoice.tax.quantize(quantum(invoice.currency)),
+            invoice.buyer_tax_id,
         ]
         for invoice in invoices
     )

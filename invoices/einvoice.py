@@ -132,6 +132,10 @@ def _buyer(agreement: etree._Element, invoice: Invoice, vat_ids_allowed: bool) -
         _el(registration, "ram:ID", tax_id, schemeID="VA")
 
 
+def _labelled(label: str, value: str) -> str:
+    return _("%(label)s: %(value)s") % {"label": label, "value": value}
+
+
 def _notes(invoice: Invoice, vat_ids_allowed: bool) -> list[str]:
     """The invoice's notes (BT-22): the legal note, the seller's legal mentions, and what
     the buyer's registration says where EN 16931 has no element for it."""
@@ -144,9 +148,10 @@ def _notes(invoice: Invoice, vat_ids_allowed: bool) -> list[str]:
     if invoice.buyer_tax_id and (
         kind not in VAT_ID_KINDS | {CN_USCC} or (kind in VAT_ID_KINDS and not vat_ids_allowed)
     ):
-        notes.append(f"{tax_id_label(kind)}: {invoice.buyer_tax_id}")
+        notes.append(_labelled(tax_id_label(kind), invoice.buyer_tax_id))
     if invoice.buyer_invoice_title:
-        notes.append(_("Invoice title: %(title)s") % {"title": invoice.buyer_invoice_title})
+        label = _("Invoice title (发票抬头)")
+        notes.append(_labelled(label, invoice.buyer_invoice_title))
     if invoice.refers_to_id and invoice.reason:
         notes.append(invoice.reason)
     return notes

@@ -46,3 +46,45 @@ def tax_id_label(kind: str) -> str:
         CN_USCC: _("Unified social credit code"),
     }
     return labels.get(kind, _("Tax ID"))
+
+
+# The member states of the European Union (ISO codes; Greece's VAT numbers begin "EL").
+EU_COUNTRIES = frozenset(
+    [
+        "AT",
+        "BE",
+        "BG",
+        "CY",
+        "CZ",
+        "DE",
+        "DK",
+        "EE",
+        "ES",
+        "FI",
+        "FR",
+        "GR",
+        "HR",
+        "HU",
+        "IE",
+        "IT",
+        "LT",
+        "LU",
+        "LV",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SE",
+        "SI",
+        "SK",
+    ]
+)
+
+
+def seller_tax_id_label(country: str, tax_id: str) -> str:
+    """How a document labels the seller's tax ID: a VAT number for a seller in the EU or the
+    UK whose ID begins with its country's letters, else a tax ID."""
+    if tax_id[:2].isalpha() and (country in EU_COUNTRIES or country == "GB"):
+        return tax_id_label(GB_VAT if country == "GB" else EU_VAT)
+    return tax_id_label(OTHER)

@@ -33,6 +33,7 @@ from .selectors import (
     invoice_related,
     invoices_for_list,
 )
+from .vat import vat_breakdown
 
 
 def _get_invoice(request: AccountRequest, pk: int) -> Invoice:
@@ -83,6 +84,7 @@ def invoice_detail(request: AccountRequest, pk: int) -> HttpResponse:
     invoice = _get_invoice(request, pk)
     expand = request.GET.get("expand", "")
     expanded = int(expand) if expand.isdigit() else None
+    related = invoice_related(invoice)
     return render(
         request,
         "invoices/invoice_detail.html",
@@ -92,7 +94,9 @@ def invoice_detail(request: AccountRequest, pk: int) -> HttpResponse:
             "rows": present_rows(invoice, invoice_item_rows(invoice), expanded=expanded),
             "item_url": _item_url(invoice),
             "expanded": expanded,
-            "related": invoice_related(invoice),
+            "related": related,
+            "corrects": next((o for o in related if o.pk == invoice.refers_to_id), None),
+            "vat_groups": vat_breakdown(invoice),
         },
     )
 
