@@ -280,10 +280,12 @@ def _document(invoice: Invoice) -> etree._Element:
     _seller(agreement, invoice, vat_ids_allowed)
     _buyer(agreement, invoice, vat_ids_allowed)
 
+    # The date of supply (BT-72): the tax point the treatment was decided on; before tax
+    # points were recorded, the end of the service period or the issue date.
     delivery = _el(transaction, "ram:ApplicableHeaderTradeDelivery")
-    if invoice.tax_point and not invoice.period_start:
-        event = _el(delivery, "ram:ActualDeliverySupplyChainEvent")
-        _date(event, "ram:OccurrenceDateTime", invoice.tax_point)
+    event = _el(delivery, "ram:ActualDeliverySupplyChainEvent")
+    supplied = invoice.tax_point or invoice.period_end or invoice.issue_date
+    _date(event, "ram:OccurrenceDateTime", supplied)
 
     settlement = _el(transaction, "ram:ApplicableHeaderTradeSettlement")
     _el(settlement, "ram:InvoiceCurrencyCode", currency)
