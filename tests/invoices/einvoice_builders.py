@@ -17,7 +17,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from accounts.models import Account
-from invoices.models import Invoice, InvoiceItem, VatCategory
+from invoices.models import Invoice, InvoiceDocument, InvoiceItem, VatCategory
 from invoices.services import (
     ItemSpec,
     invoice_apply_payment,
@@ -84,6 +84,8 @@ def with_treatment(
         buyer_tax_id_kind=buyer_tax_id_kind,
         buyer_invoice_title=buyer_invoice_title,
     )
+    # The documents the worker rendered when it was issued showed it without its treatment.
+    InvoiceDocument.objects.filter(invoice=invoice).delete()
     return Invoice.objects.get(pk=invoice.pk)
 
 
