@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 
 import pytest
@@ -62,3 +63,25 @@ def test_yen_amounts_have_no_decimals() -> None:
     xml = invoice_cii_xml(yen(), "en")
     assert _text(xml, "//ram:GrandTotalAmount") == ["50441"]
     assert _text(xml, "//ram:TaxTotalAmount") == ["8407"]
+
+
+def test_check_einvoice_checks_a_pdf_or_its_xml_by_hand(tmp_path, settings) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from invoices.documents import invoice_document_render
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    invoice = domestic()
+    document = invoice_document_render(invoice=invoice, language="en")
+    pdf = tmp_path / "invoice.pdf"
+    pdf.write_bytes(document.file.open("rb").read())
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(document.xml.open("rb").read().replace(b">50.05<", b">50.06<"))
+    out = io.StringIO()
+    call_command("check_einvoice", str(pdf), stdout=out)
+    assert "a valid EN 16931 e-invoice" in out.getvalue()
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("check_einvoice", str(broken), stdout=io.StringIO(), stderr=err)
+    assert "BR-" in err.getvalue()
