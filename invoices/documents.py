@@ -204,7 +204,7 @@ def invoice_document_render(*, invoice: Invoice, language: str) -> InvoiceDocume
             and default_storage.exists(document.xml.name)
         ):
             return document
-        previous = [field.name for field in (document.file, document.xml) if field]
+        previous = [field.name for field in (document.file, document.xml) if field.name]
         xml = invoice_cii_xml(invoice, language)
         rendered = render_invoice_pdf(invoice, language, xml)
         name = default_storage.save(
@@ -221,7 +221,7 @@ def invoice_document_render(*, invoice: Invoice, language: str) -> InvoiceDocume
         document.rendered_at = timezone.now()
         document.save(update_fields=["file", "xml", "input_hash", "pages", "size", "rendered_at"])
         for old in previous:
-            if old not in (name, xml_name):
+            if old and old not in (name, xml_name):
                 transaction.on_commit(partial(default_storage.delete, old))
     logger.info(
         "Rendered %s (%s): %d page(s), %d bytes.",

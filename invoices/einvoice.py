@@ -245,9 +245,9 @@ def _paid_and_due(invoice: Invoice) -> tuple[Decimal, Decimal]:
 def invoice_cii_xml(invoice: Invoice, language: str) -> bytes:
     """The invoice as CII XML at Factur-X's EN 16931 profile, its texts in `language`."""
     with translation.override(language):
-        return etree.tostring(
-            _document(invoice), xml_declaration=True, encoding="UTF-8", pretty_print=True
-        )
+        root = _document(invoice)
+    xml: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return xml
 
 
 def _document(invoice: Invoice) -> etree._Element:
