@@ -234,9 +234,9 @@ def invoice_document_render(*, invoice: Invoice, language: str) -> InvoiceDocume
 
 
 def invoice_documents_render(*, invoice_id: int) -> int:
-    """Render and store the PDF of an invoice in every language, the account's first, so
-    that a download never has to render; a PDF that is still current is left as it is.
-    Returns the number of pages."""
+    """Render and store the PDF (with its e-invoice XML) of an invoice in every language,
+    the account's first, so that a download never has to render; a PDF that is still
+    current is left as it is. Returns the number of pages."""
     invoice = Invoice.objects.select_related("account").get(pk=invoice_id)
     languages = [invoice.account.language] + [
         code for code, _name in settings.LANGUAGES if code != invoice.account.language
