@@ -11,13 +11,15 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_records import RecordAdminMixin
 from accounts.currencies import CURRENCY_CHOICES
 from accounts.models import Account
 
-from .admin_money import money_column, money_fields
+from .admin_money import money_column, money_fields, money_html
 from .models import (
     Invoice,
     InvoiceItem,
@@ -28,6 +30,9 @@ from .models import (
 )
 from .money import has_valid_precision
 from .services import InvoiceError, ItemSpec, invoice_issue_credit, invoice_issue_one_time
+from .tax_notes import tax_note_text
+from .templatetags.invoice_tax import vat_rate
+from .vat import vat_breakdown
 
 
 class InvoiceItemInline(RecordAdminMixin, admin.TabularInline[InvoiceItem, Invoice]):
@@ -99,10 +104,35 @@ class InvoiceAdmin(RecordAdminMixin, admin.ModelAdmin[Invoice]):
     balance_money = money_column("balance", _("balance"))
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        return money_fields(
+        fields = money_fields(
             [f.name for f in Invoice._meta.fields],
             {name: f"{name}_money" for name in ("subtotal", "tax", "total", "balance")},
         )
+        return (*fields, "vat_breakdown_display", "tax_note_display")
+
+    @admin.display(description=_("VAT breakdown"))
+    def vat_breakdown_display(self, invoice: Invoice) -> SafeString | str:
+        """One line per VAT category and rate: taxable amount, rate, VAT."""
+        groups = vat_breakdown(invoice)
+        if not groups:
+            return "—"
+        return format_html_join(
+            mark_safe("<br>"),
+            "{}: {} × {} = {}",
+            (
+                (
+                    group.category.label,
+                    money_html(group.taxable, invoice.currency),
+                    f"{vat_rate(group.rate)}%",
+                    money_html(group.tax, invoice.currency),
+                )
+                for group in groups
+            ),
+        )
+
+    @admin.display(description=_("Legal note"))
+    def tax_note_display(self, invoice: Invoice) -> str:
+        return tax_note_text(invoice.tax_note) or "—"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         # An issued invoice is a document: nothing on it is edited here.

@@ -1,7 +1,9 @@
-"""Invoice documents: the PDF (WeasyPrint) and the CSV exports.
+"""Invoice documents: the PDF (WeasyPrint), the e-invoice XML and the CSV exports.
 
 A PDF is rendered by a worker when an invoice is issued and stored through Django's storage
 API; it is rendered again only when what it shows changes (what is owed, or the template).
+The PDF is a Factur-X e-invoice: PDF/A-3 with the invoice's EN 16931 XML (`einvoice.py`)
+embedded as factur-x.xml, and the same XML is stored beside it for its own download.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import csv
 import gc
 import hashlib
+import io
 import logging
 import re
 import unicodedata
@@ -27,10 +30,12 @@ from django.template.loader import get_template, render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from .einvoice import EINVOICE_VERSION, invoice_cii_xml
 from .models import Invoice, InvoiceDocument
 from .money import quantum
 from .presenters import plain_number, present_rows
 from .selectors import invoice_item_rows, invoice_related
+from .vat import vat_groups
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +61,7 @@ def document_hash(invoice: Invoice, language: str) -> str:
     """What the PDF of `invoice` depends on. Items and parties never change once issued."""
     parts = [
         template_version(),
+        EINVOICE_VERSION,
         language,
         str(invoice.pk),
         invoice.number,
@@ -87,6 +93,7 @@ def _page_counter_css() -> str:
 def invoice_pdf_html(invoice: Invoice, language: str) -> str:
     """The HTML that WeasyPrint turns into the invoice's PDF, in `language`."""
     rows = invoice_item_rows(invoice)
+    related = invoice_related(invoice)
     with translation.override(language):
         return render_to_string(
             PDF_TEMPLATE,
@@ -94,7 +101,9 @@ def invoice_pdf_html(invoice: Invoice, language: str) -> str:
                 "invoice": invoice,
                 "rows": present_rows(invoice, rows),
                 "has_details": any(row.details for row in rows),
-                "related": invoice_related(invoice),
+                "related": related,
+                "corrects": next((o for o in related if o.pk == invoice.refers_to_id), None),
+                "vat_groups": vat_groups((row.item for row in rows), invoice.currency),
                 "page_size": page_size(invoice),
                 "stylesheet": PDF_STYLESHEET.read_text(),
                 "language": language,
@@ -109,12 +118,13 @@ class RenderedPdf:
     pages: int
 
 
-def render_pdf(html: str) -> RenderedPdf:
-    """Lay out and write `html` with WeasyPrint (fonts from the system's fontconfig)."""
+def render_pdf(html: str, **options: object) -> RenderedPdf:
+    """Lay out and write `html` with WeasyPrint (fonts from the system's fontconfig, every
+    one embedded); `options` go to `write_pdf` (`pdf_variant="pdf/a-3b"`, say)."""
     from weasyprint import HTML
 
     document = HTML(string=html, base_url=str(settings.BASE_DIR)).render()
-    rendered = RenderedPdf(content=document.write_pdf(), pages=len(document.pages))
+    rendered = RenderedPdf(content=document.write_pdf(**options), pages=len(document.pages))
     # A large layout leaves reference cycles behind; free them now rather than some renders
     # later, so a worker's memory stays bounded by its largest invoice. (A full collection
     # costs tens of milliseconds: not worth it after a short document.)
@@ -124,8 +134,51 @@ def render_pdf(html: str) -> RenderedPdf:
     return rendered
 
 
-def _storage_name(invoice: Invoice, language: str, digest: str) -> str:
-    return f"invoices/{invoice.account_id}/{invoice.number}-{language}-{digest[:12]}.pdf"
+def render_invoice_pdf(invoice: Invoice, language: str, xml: bytes) -> RenderedPdf:
+    """The invoice's Factur-X PDF: PDF/A-3B as WeasyPrint writes it, with `xml` embedded
+    by the factur-x library as factur-x.xml (relationship "Data") and the XMP metadata that
+    declares PDF/A-3B and the Factur-X EN 16931 profile."""
+    from facturx import generate_from_binary
+
+    rendered = render_pdf(invoice_pdf_html(invoice, language), pdf_variant="pdf/a-3b")
+    with translation.override(language):
+        title = _("Invoice %(number)s") % {"number": invoice.number}
+        metadata = {
+            "author": invoice.seller_name,
+            "title": f"{invoice.seller_name}: {title}",
+            "subject": title,
+        }
+    content = generate_from_binary(
+        rendered.content,
+        xml,
+        flavor="factur-x",
+        level="en16931",
+        # The XML's validity is the tests' to prove (XSD and the EN 16931 rules); a
+        # customer's PDF is never refused here.
+        check_xsd=False,
+        pdf_metadata=metadata,
+        lang=language,
+    )
+    return RenderedPdf(content=_info_as_in_xmp(content), pages=rendered.pages)
+
+
+def _info_as_in_xmp(content: bytes) -> bytes:
+    """PDF/A wants the document information dictionary to say what the XMP metadata says:
+    factur-x writes the XMP (producer "pypdf", no keywords) but leaves WeasyPrint's producer
+    and an empty keywords entry in the dictionary; make them agree."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter(clone_from=io.BytesIO(content))
+    info = {key: value for key, value in (writer.metadata or {}).items() if key != "/Keywords"}
+    info["/Producer"] = "pypdf"
+    writer.metadata = info
+    output = io.BytesIO()
+    writer.write(output)
+    return output.getvalue()
+
+
+def _storage_name(invoice: Invoice, language: str, digest: str, extension: str = "pdf") -> str:
+    return f"invoices/{invoice.account_id}/{invoice.number}-{language}-{digest[:12]}.{extension}"
 
 
 def invoice_document_render(*, invoice: Invoice, language: str) -> InvoiceDocument:
@@ -146,22 +199,30 @@ def invoice_document_render(*, invoice: Invoice, language: str) -> InvoiceDocume
         if (
             document.input_hash == digest
             and document.file.name
+            and document.xml.name
             and default_storage.exists(document.file.name)
+            and default_storage.exists(document.xml.name)
         ):
             return document
-        previous = document.file.name if document.file else None
-        rendered = render_pdf(invoice_pdf_html(invoice, language))
+        previous = [field.name for field in (document.file, document.xml) if field.name]
+        xml = invoice_cii_xml(invoice, language)
+        rendered = render_invoice_pdf(invoice, language, xml)
         name = default_storage.save(
             _storage_name(invoice, language, digest), ContentFile(rendered.content)
         )
+        xml_name = default_storage.save(
+            _storage_name(invoice, language, digest, "xml"), ContentFile(xml)
+        )
         document.file.name = name
+        document.xml.name = xml_name
         document.input_hash = digest
         document.pages = rendered.pages
         document.size = len(rendered.content)
         document.rendered_at = timezone.now()
-        document.save(update_fields=["file", "input_hash", "pages", "size", "rendered_at"])
-        if previous and previous != name:
-            transaction.on_commit(partial(default_storage.delete, previous))
+        document.save(update_fields=["file", "xml", "input_hash", "pages", "size", "rendered_at"])
+        for old in previous:
+            if old and old not in (name, xml_name):
+                transaction.on_commit(partial(default_storage.delete, old))
     logger.info(
         "Rendered %s (%s): %d page(s), %d bytes.",
         invoice.number,
@@ -173,9 +234,9 @@ def invoice_document_render(*, invoice: Invoice, language: str) -> InvoiceDocume
 
 
 def invoice_documents_render(*, invoice_id: int) -> int:
-    """Render and store the PDF of an invoice in every language, the account's first, so
-    that a download never has to render; a PDF that is still current is left as it is.
-    Returns the number of pages."""
+    """Render and store the PDF (with its e-invoice XML) of an invoice in every language,
+    the account's first, so that a download never has to render; a PDF that is still
+    current is left as it is. Returns the number of pages."""
     invoice = Invoice.objects.select_related("account").get(pk=invoice_id)
     languages = [invoice.account.language] + [
         code for code, _name in settings.LANGUAGES if code != invoice.account.language
@@ -196,9 +257,9 @@ def invoice_documents_missing(*, since: date, limit: int = 1000) -> list[int]:
 
 
 def stored_document(invoice: Invoice, language: str) -> InvoiceDocument | None:
-    """The stored PDF if it is current, without rendering (one query)."""
+    """The stored PDF and XML if they are current, without rendering (one query)."""
     document = InvoiceDocument.objects.filter(invoice=invoice, language=language).first()
-    if document is None or not document.file:
+    if document is None or not document.file or not document.xml:
         return None
     if document.input_hash != document_hash(invoice, language):
         return None
@@ -269,6 +330,8 @@ def invoice_csv(invoice: Invoice) -> Iterator[str]:
         _("Quantity"),
         _("Unit price"),
         _("Amount"),
+        _("VAT category"),
+        _("VAT rate (%)"),
     ]
 
     def rows() -> Iterator[list[object]]:
@@ -289,6 +352,8 @@ def invoice_csv(invoice: Invoice) -> Iterator[str]:
                     plain_number(item.quantity),
                     plain_number(item.unit_price),
                     item.amount.quantize(quantum(invoice.currency)),
+                    item.vat_category,
+                    plain_number(item.vat_rate),
                 ]
 
     return csv_rows(header, rows())
@@ -305,6 +370,9 @@ def invoices_csv(invoices: Iterable[Invoice]) -> Iterator[str]:
         _("Currency"),
         _("Total"),
         _("Balance"),
+        _("Total without VAT"),
+        _("VAT"),
+        _("Buyer tax ID"),
     ]
     rows = (
         [
@@ -316,6 +384,9 @@ def invoices_csv(invoices: Iterable[Invoice]) -> Iterator[str]:
             invoice.currency,
             invoice.total.quantize(quantum(invoice.currency)),
             invoice.balance.quantize(quantum(invoice.currency)),
+            invoice.subtotal.quantize(quantum(invoice.currency)),
+            invoice.tax.quantize(quantum(invoice.currency)),
+            invoice.buyer_tax_id,
         ]
         for invoice in invoices
     )

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.utils.formats import date_format
 
-from .models import Invoice, InvoiceItem
+from .models import Invoice, InvoiceItem, VatCategory
 from .money import format_money, format_unit_price
 from .selectors import ItemRow
 
@@ -28,6 +28,7 @@ class Line:
     quantity: str
     unit_price: str
     amount: str
+    vat: str = ""
     has_details: bool = False
     details: list[Line] = field(default_factory=list)
 
@@ -55,7 +56,17 @@ def _line(item: InvoiceItem, currency: str) -> Line:
         quantity=plain_number(item.quantity),
         unit_price=format_unit_price(item.unit_price, currency),
         amount=format_money(item.amount, currency),
+        vat=vat_label(item.vat_category, item.vat_rate),
     )
+
+
+def vat_label(category: str, rate: Decimal) -> str:
+    """A line's VAT treatment as printed: its category, and its rate where it has one
+    ("Standard rate 20%", "Reverse charge 0%", "Outside the scope of VAT")."""
+    label = str(VatCategory(category).label)
+    if category == VatCategory.OUTSIDE_SCOPE:
+        return label
+    return f"{label} {format(rate.normalize() + 0, 'f')}%"
 
 
 def present_rows(

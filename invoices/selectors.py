@@ -24,7 +24,18 @@ def invoices_for_list(
 ) -> QuerySet[Invoice]:
     """The account's invoices, newest first, with the list's filters."""
     invoices = Invoice.objects.filter(account=account).only(
-        "pk", "number", "type", "state", "issue_date", "due_date", "currency", "total", "balance"
+        "pk",
+        "number",
+        "type",
+        "state",
+        "issue_date",
+        "due_date",
+        "currency",
+        "total",
+        "balance",
+        "subtotal",
+        "tax",
+        "buyer_tax_id",
     )
     if types:
         invoices = invoices.filter(type__in=types)

@@ -12,7 +12,8 @@ from .documents import invoice_documents_missing, invoice_documents_render
 
 @shared_task(name="invoices.invoice_documents_render", acks_late=True)
 def invoice_documents_render_task(invoice_id: int) -> int:
-    """Render and store an invoice's PDF in every language; returns the number of pages."""
+    """Render and store an invoice's Factur-X PDF and its e-invoice XML in every language;
+    returns the number of pages."""
     return invoice_documents_render(invoice_id=invoice_id)
 
 

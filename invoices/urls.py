@@ -11,6 +11,7 @@ urlpatterns = [
     path("billing/invoices/export.csv", views.invoice_list_csv, name="list_csv"),
     path("billing/invoices/<int:pk>/", views.invoice_detail, name="detail"),
     path("billing/invoices/<int:pk>/pdf/", views.invoice_pdf, name="pdf"),
+    path("billing/invoices/<int:pk>/xml/", views.invoice_xml, name="xml"),
     path("billing/invoices/<int:pk>/csv/", views.invoice_csv_view, name="csv"),
     path("billing/invoices/<int:pk>/items/<int:item_pk>/", views.invoice_item, name="item"),
 ]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from django.conf import settings
 from django.core.paginator import Paginator
@@ -20,9 +21,10 @@ from .documents import (
     pdf_filename,
     stored_document,
 )
+from .einvoice import xml_filename
 from .forms import InvoiceFilterForm
 from .hooks import billing_summary_sections
-from .models import Invoice
+from .models import Invoice, InvoiceDocument
 from .presenters import present_rows
 from .selectors import (
     billing_summary,
@@ -31,6 +33,7 @@ from .selectors import (
     invoice_related,
     invoices_for_list,
 )
+from .vat import vat_breakdown
 
 
 def _get_invoice(request: AccountRequest, pk: int) -> Invoice:
@@ -81,6 +84,7 @@ def invoice_detail(request: AccountRequest, pk: int) -> HttpResponse:
     invoice = _get_invoice(request, pk)
     expand = request.GET.get("expand", "")
     expanded = int(expand) if expand.isdigit() else None
+    related = invoice_related(invoice)
     return render(
         request,
         "invoices/invoice_detail.html",
@@ -90,7 +94,9 @@ def invoice_detail(request: AccountRequest, pk: int) -> HttpResponse:
             "rows": present_rows(invoice, invoice_item_rows(invoice), expanded=expanded),
             "item_url": _item_url(invoice),
             "expanded": expanded,
-            "related": invoice_related(invoice),
+            "related": related,
+            "corrects": next((o for o in related if o.pk == invoice.refers_to_id), None),
+            "vat_groups": vat_breakdown(invoice),
         },
     )
 
@@ -122,26 +128,46 @@ def _item_url(invoice: Invoice) -> str:
     return reverse("invoices:item", args=[invoice.pk, 0]).removesuffix("0/")
 
 
-@require_GET
-@account_required
-def invoice_pdf(request: AccountRequest, pk: int) -> FileResponse:
-    """The invoice as a PDF in the reader's language: served from storage as rendered by the
-    worker, or rendered now if it is missing or out of date."""
-    invoice = _get_invoice(request, pk)
-    language = request.LANGUAGE_CODE
-    document = stored_document(invoice, language)
+def _stored_file(invoice: Invoice, language: str, field: str) -> Any:
+    """An open handle on the invoice's stored PDF or XML (`field`) in `language`: as the
+    worker rendered it, or rendered now if it is missing or out of date."""
+    document: InvoiceDocument | None = stored_document(invoice, language)
     try:
-        handle = document.file.open("rb") if document else None
+        handle = getattr(document, field).open("rb") if document else None
     except FileNotFoundError:
         handle = None
     if handle is None:
         document = invoice_document_render(invoice=invoice, language=language)
-        handle = document.file.open("rb")
+        handle = getattr(document, field).open("rb")
+    return handle
+
+
+@require_GET
+@account_required
+def invoice_pdf(request: AccountRequest, pk: int) -> FileResponse:
+    """The invoice as a PDF in the reader's language (a Factur-X PDF/A-3 with its e-invoice
+    XML embedded)."""
+    invoice = _get_invoice(request, pk)
     response = FileResponse(
-        handle,
+        _stored_file(invoice, request.LANGUAGE_CODE, "file"),
         content_type="application/pdf",
         as_attachment=False,
         filename=pdf_filename(invoice),
+    )
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@require_GET
+@account_required
+def invoice_xml(request: AccountRequest, pk: int) -> FileResponse:
+    """The invoice's e-invoice on its own: the EN 16931 CII XML that its PDF embeds."""
+    invoice = _get_invoice(request, pk)
+    response = FileResponse(
+        _stored_file(invoice, request.LANGUAGE_CODE, "xml"),
+        content_type="application/xml",
+        as_attachment=True,
+        filename=xml_filename(invoice),
     )
     response["Cache-Control"] = "private, no-cache"
     return response

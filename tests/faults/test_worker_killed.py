@@ -69,7 +69,9 @@ def test_a_chunk_of_a_killed_worker_is_redelivered_after_the_visibility_timeout_
     broker.delete(*BROKER_KEYS)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = tmp_path
-    monkeypatch.setattr("invoices.documents.render_pdf", lambda html: RenderedPdf(b"%PDF-", 1))
+    monkeypatch.setattr(
+        "invoices.documents.render_invoice_pdf", lambda *args: RenderedPdf(b"%PDF-", 1)
+    )
     settings.BILLING_CHUNK_SIZE = CHUNK_SIZE
     accounts = []
     for n in range(ACCOUNTS):

@@ -81,7 +81,9 @@ def _card_numbers(count: int) -> list[str]:
 def _quick_setup(monkeypatch: pytest.MonkeyPatch, settings, tmp_path: Path) -> None:
     # Each invoice issued lays out its PDF and each user hashes a password (a second or so
     # each): these tests need neither.
-    monkeypatch.setattr("invoices.documents.render_pdf", lambda html: RenderedPdf(b"%PDF-", 1))
+    monkeypatch.setattr(
+        "invoices.documents.render_invoice_pdf", lambda *args: RenderedPdf(b"%PDF-", 1)
+    )
     settings.MEDIA_ROOT = tmp_path
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
