@@ -3,7 +3,8 @@
 The e-invoice's lines are the top-level items (a detail item carries its parent's category
 and rate, and its amount is already in its parent's), so the groups add up top-level items
 only. Each group's tax is its taxable amount times its rate, rounded once in the currency's
-exponent; the invoice's tax is the sum of the groups' taxes (BR-CO-14, BR-S-08).
+exponent; the invoice's tax is the sum of the groups' taxes (BR-CO-14, BR-S-08). The
+arithmetic is `invoices.tax.vat_breakdown`'s, the one issuing uses for the stored totals.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from decimal import Decimal
 
 from .models import Invoice, InvoiceItem, VatCategory
 from .money import round_money
+from .tax import vat_breakdown as tax_vat_breakdown
 
 # EN 16931's VAT exemption reason codes (the CEF VATEX list) for the categories that need
 # one in the breakdown (BR-AE-10, BR-O-10).
@@ -38,29 +40,28 @@ class VatGroup:
 def vat_groups(items: Iterable[InvoiceItem], currency: str) -> list[VatGroup]:
     """The breakdown of `items` (top-level items; detail items are skipped), ordered by
     category and rate."""
-    taxable: dict[tuple[str, Decimal], Decimal] = {}
-    for item in items:
-        if item.parent_id is not None:
-            continue
-        key = (item.vat_category, item.vat_rate.normalize() + 0)
-        taxable[key] = taxable.get(key, Decimal(0)) + item.amount
-    groups = []
-    for (category, rate), amount in sorted(taxable.items(), key=_order):
-        base = round_money(amount, currency)
-        groups.append(
-            VatGroup(
-                category=VatCategory(category),
-                rate=rate,
-                taxable=base,
-                tax=round_money(base * rate / 100, currency),
-            )
+    breakdown = tax_vat_breakdown(
+        lines=(
+            (item.vat_category, item.vat_rate, item.amount)
+            for item in items
+            if item.parent_id is None
+        ),
+        currency=currency,
+    )
+    groups = [
+        VatGroup(
+            category=VatCategory(group.category),
+            rate=group.rate.normalize() + 0,
+            taxable=group.taxable,
+            tax=group.tax,
         )
-    return groups
+        for group in breakdown.groups
+    ]
+    return sorted(groups, key=_order)
 
 
-def _order(entry: tuple[tuple[str, Decimal], Decimal]) -> tuple[int, Decimal]:
-    (category, rate), _amount = entry
-    return list(VatCategory.values).index(category), -rate
+def _order(group: VatGroup) -> tuple[int, Decimal]:
+    return list(VatCategory.values).index(group.category), -group.rate
 
 
 def vat_breakdown(invoice: Invoice) -> list[VatGroup]:

@@ -8,9 +8,11 @@ import os
 from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core import mail
@@ -80,6 +82,28 @@ def _default_language() -> object:
     translation.deactivate()
     yield
     translation.deactivate()
+
+
+# The tables a data migration fills (today only invoices 0006's tax rates).
+_DATA_MIGRATIONS = ("invoices.migrations.0006_load_tax_rates",)
+_DB_FIXTURES = frozenset({"db", "transactional_db", "live_server", "django_db_reset_sequences"})
+
+
+@pytest.fixture(autouse=True)
+def _migrated_data(request: pytest.FixtureRequest) -> None:
+    """Every test's database holds what the data migrations load, as a migrated production
+    database does: a transactional test ends by emptying every table (Django's flush), and
+    the next test on the same worker would otherwise find no tax rates."""
+    if request.node.get_closest_marker("django_db") is None and not (
+        _DB_FIXTURES & set(request.fixturenames)
+    ):
+        return
+    request.getfixturevalue("_django_db_helper")
+    from invoices.models import TaxRate
+
+    if not TaxRate.objects.exists():
+        for name in _DATA_MIGRATIONS:
+            import_module(name).load(django_apps, None)
 
 
 @pytest.fixture(autouse=True)

@@ -34,7 +34,7 @@ D = Decimal
 SELLER = {
     "SELLER_NAME": "Hébergement Exemple SAS",
     "SELLER_ADDRESS": "12 rue des Serveurs\n75011 Paris\nFrance",
-    "SELLER_TAX_ID": "FR40303265045",
+    "SELLER_VAT_ID": "FR40303265045",
     "SELLER_COUNTRY": "FR",
 }
 LEGAL_MENTIONS = "SAS au capital de 10 000 €, RCS Paris 303 265 045"

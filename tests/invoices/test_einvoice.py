@@ -56,7 +56,8 @@ def test_a_credit_note_refers_to_the_invoice_it_corrects() -> None:
     assert _text(xml, "//ram:InvoiceReferencedDocument/ram:IssuerAssignedID") == [
         credit.refers_to.number
     ]
-    assert _text(xml, "//ram:GrandTotalAmount") == ["48.00"]
+    # The amount credited is what the customer gets back, VAT included.
+    assert _text(xml, "//ram:GrandTotalAmount") == ["40.00"]
 
 
 def test_yen_amounts_have_no_decimals() -> None:

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def _demo_seller_tax_id(settings) -> None:
     # The demo's seller is a US company; an e-invoice needs an identifier of the seller
     # (BR-CO-26), so the demo runs with one here: its federal tax ID.
-    settings.SELLER_TAX_ID = "12-3456789"
+    settings.SELLER_VAT_ID = "12-3456789"
 
 
 def test_every_demo_invoice_is_a_valid_einvoice(_demo_seller_tax_id: None, demo: Account) -> None:
