@@ -151,7 +151,7 @@ def _settings_detail(data: Mapping[str, Any]) -> str:
 
 
 def _required_detail(data: Mapping[str, Any]) -> str:
-    return str(_("Required") if data["required"] else _("Not required"))
+    return str(_("Required of every user") if data["required"] else _("No longer required"))
 
 
 # The account's team (accounts/team.py).

@@ -72,7 +72,7 @@ def test_it_reads_in_chinese(
     pay_by_card(account, owner, "120.00")
     owner_client.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
     html = owner_client.get(ACTIVITY).content.decode()
-    assert "帐户活动" in html
+    assert "账户活动" in html
     assert "付款成功" in html and "Visa •••• 4242" in html
     assert "Payment succeeded" not in html
 
@@ -158,7 +158,7 @@ def test_settings_changes_are_recorded_with_the_fields_not_their_values(
     city, phone = (str(Account._meta.get_field(f).verbose_name) for f in ("city", "phone"))
     assert describe_entry_detail(entry) == f"{city}, {phone}"
     with translation.override("zh-hans"):
-        assert describe_entry_detail(entry) == "城市，电话"
+        assert describe_entry_detail(entry) == "城市、电话"
     # Saving the same values again changes nothing, and records nothing.
     account_update_company_info(account=account, by=owner, city="杭州市")
     assert AuditEntry.objects.filter(action="accounts.account.settings_changed").count() == 1
