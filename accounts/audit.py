@@ -121,7 +121,7 @@ def log_action(
 
 def _role(value: object) -> str:
     try:
-        return str(Membership.Role(value).label)
+        return str(Membership.Role(str(value)).label)
     except ValueError:
         return str(value)
 
@@ -144,8 +144,12 @@ def _settings_detail(data: Mapping[str, Any]) -> str:
     names = []
     for field in data["fields"]:
         try:
-            names.append(str(Account._meta.get_field(field).verbose_name))
+            model_field = Account._meta.get_field(field)
         except FieldDoesNotExist:
+            model_field = None
+        if isinstance(model_field, models.Field):
+            names.append(str(model_field.verbose_name))
+        else:
             names.append(str(field))
     return _(", ").join(names)
 

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 from bench.bench_invoices import ensure_data
 from bench.harness.common import (
@@ -67,14 +68,8 @@ def _times(call: Callable[[], Any], runs: int) -> list[float]:
 @contextmanager
 def _without_chart() -> Iterator[None]:
     """The Invoices view with no chart: the baseline the chart's cost is measured against."""
-    from invoices import views
-
-    original = views.spend_charts
-    views.spend_charts = lambda account, *, today: []  # type: ignore[assignment]
-    try:
+    with mock.patch("invoices.views.spend_charts", lambda account, *, today: []):
         yield
-    finally:
-        views.spend_charts = original
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -185,27 +185,28 @@ def _chart(
     currency: str, sums: dict[tuple[date, str], Decimal], starts: list[date], locale: str
 ) -> SpendChart:
     by_category: dict[str, Decimal] = defaultdict(Decimal)
-    for (_month, category), amount in sums.items():
+    for (_day, category), amount in sums.items():
         by_category[category] += amount
     # Largest first (the bottom of each bar), then by name: the same order every time.
-    names = sorted(by_category, key=lambda name: (-by_category[name], name))
-    other_label = _("Other")
-    if len(names) > MAX_SERIES:
-        kept, folded = names[: MAX_SERIES - 1], set(names[MAX_SERIES - 1 :])
+    # Items without a category are "Other" too, with whatever does not get a colour.
+    names = sorted(
+        (name for name in by_category if name), key=lambda name: (-by_category[name], name)
+    )
+    uncategorised = "" in by_category
+    if len(names) + uncategorised > MAX_SERIES:
+        kept, folded = names[: MAX_SERIES - 1], True
     else:
-        kept, folded = names, set()
-    series = [
-        Series(name=name or other_label, css=f"chart-s{index}") for index, name in enumerate(kept)
-    ]
+        kept, folded = names, uncategorised
+    series = [Series(name=name, css=f"chart-s{index}") for index, name in enumerate(kept)]
     if folded:
-        series.append(Series(name=other_label, css=f"chart-s{len(series)}"))
+        series.append(Series(name=_("Other"), css=f"chart-s{len(series)}"))
     index_of = {name: i for i, name in enumerate(kept)}
 
     months = []
     for position, start in enumerate(starts):
         amounts = [Decimal(0)] * len(series)
-        for (month, category), amount in sums.items():
-            if month == start:
+        for (day, category), amount in sums.items():
+            if day == start:
                 amounts[index_of.get(category, len(series) - 1)] += amount
         amounts = [round_money(amount, currency) for amount in amounts]
         months.append(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -421,7 +422,7 @@ def payment_method_remove(*, payment_method: PaymentMethod, by: User) -> Payment
     return method
 
 
-def _card(method: PaymentMethod) -> dict[str, str]:
+def _card(method: PaymentMethod) -> dict[str, Any]:
     """What an audit entry says of a card: its brand and last four digits, nothing more."""
     return {"brand": method.brand, "last4": method.last4}
 

@@ -102,6 +102,13 @@ def test_more_categories_than_colours_fold_into_other(account: Account) -> None:
     assert chart.total == sum(D(p) for _c, p in items)
 
 
+def test_items_without_a_category_are_other_and_come_last(account: Account) -> None:
+    _charge(account, date(2026, 12, 1), ("", "50.00"), ("Server", "10.00"))
+    [chart] = spend_charts(account, today=TODAY)
+    assert [s.name for s in chart.series] == ["Server", "Other"]
+    assert chart.months[-1].amounts == [D("10.00"), D("50.00")]
+
+
 def test_the_axis_is_round_and_reaches_the_highest_month(account: Account) -> None:
     _charge(account, date(2026, 3, 1), ("Server", "1234.56"))
     [chart] = spend_charts(account, today=TODAY)
