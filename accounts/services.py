@@ -5,6 +5,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from .audit import ACCOUNT_SETTINGS_CHANGED, log_action
 from .locks import account_lock
 from .models import Account, Membership, User
 
@@ -40,4 +41,5 @@ def account_update_company_info(*, account: Account, by: User, **values: Any) ->
         setattr(account, name, values[name])
     if changed:
         account.save(update_fields=changed)
+        log_action(ACCOUNT_SETTINGS_CHANGED, obj=account, account=account, actor=by, fields=changed)
     return account

@@ -8,6 +8,7 @@ app_name = "accounts"
 
 urlpatterns = [
     path("settings/", views.settings_view, name="settings"),
+    path("activity/", views.activity_view, name="activity"),
     path("switch/", views.switch_account_view, name="switch"),
     path("team/invite/", views.team_invite_view, name="team_invite"),
     path("team/<int:pk>/role/", views.team_role_view, name="team_role"),

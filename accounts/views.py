@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,9 +18,9 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .audit import describe_action
+from .audit import account_activity, describe_action, describe_entry_detail
 from .current import AccountRequest, account_required, switch_account
 from .forms import (
     CodeForm,
@@ -88,6 +89,28 @@ def settings_view(request: AccountRequest) -> HttpResponse:
             field.disabled = True
     return render(
         request, "accounts/settings.html", {**_context(request, form=form), "section": "settings"}
+    )
+
+
+@require_GET
+@account_required
+def activity_view(request: AccountRequest) -> HttpResponse:
+    """Account > Activity: what happened on the account and who did it, newest first.
+
+    Every user of the account sees it; it shows only the account in use."""
+    page = Paginator(account_activity(request.account), settings.ACTIVITY_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    rows = [
+        {
+            "entry": entry,
+            "description": describe_action(entry.action),
+            "detail": describe_entry_detail(entry),
+        }
+        for entry in page.object_list
+    ]
+    return render(
+        request, "accounts/activity.html", {"section": "activity", "page": page, "rows": rows}
     )
 
 

@@ -13,7 +13,11 @@ class BillingConfig(AppConfig):
         # hooks payments offers; payments never imports billing.
         from payments import hooks
 
-        from . import dunning, sections
+        from . import (
+            audit,  # noqa: F401 (declares the actions it records, for the Activity page)
+            dunning,
+            sections,
+        )
 
         hooks.on_payment_outcome(dunning.payment_outcome_recorded)
         hooks.on_monthly_card_set(dunning.autocharges_resume)

@@ -137,7 +137,7 @@ def _start_charge(
         charge.state = AutoCharge.State.NO_CARD
         charge.next_attempt_at = None
         charge.save(update_fields=["state", "next_attempt_at", "updated_at"])
-        log_action(AUTOCHARGE_NO_CARD, obj=invoice, account=account)
+        log_action(AUTOCHARGE_NO_CARD, obj=invoice, account=account, invoice=invoice.number)
         notice_no_card(account=account)
         return None
     amount = min(invoice.balance, amount_payable(account, invoice.currency))
@@ -177,6 +177,7 @@ def _start_charge(
         account=account,
         invoice=invoice.number,
         amount=str(amount),
+        currency=invoice.currency,
         attempt=charge.attempts,
     )
     return payment, attempt, card

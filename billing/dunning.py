@@ -16,7 +16,7 @@ from invoices.models import Invoice
 from payments.gateways.base import GatewayResult, Outcome
 from payments.models import FINAL_DECLINES, Payment, PaymentMethod
 
-from .audit import AUTOCHARGE_DECLINED, AUTOCHARGE_NEEDS_CONFIRMATION
+from .audit import AUTOCHARGE_DECLINED, AUTOCHARGE_NEEDS_CONFIRMATION, AUTOCHARGE_RETRY_SCHEDULED
 from .models import AutoCharge, AutoChargePayment
 from .notices import notice_declined, notice_needs_confirmation, notice_no_card
 
@@ -79,6 +79,13 @@ def autocharge_record_outcome(
                 "updated_at",
             ]
         )
+        log_action(
+            AUTOCHARGE_RETRY_SCHEDULED,
+            obj=payment,
+            account=payment.account,
+            invoice=charge.invoice.number,
+            retry_at=charge.next_attempt_at.isoformat(),
+        )
         return
     charge.declines += 1
     charge.decline_code = payment.decline_code or "generic"
@@ -100,8 +107,10 @@ def autocharge_record_outcome(
         AUTOCHARGE_DECLINED,
         obj=payment,
         account=payment.account,
+        invoice=charge.invoice.number,
         decline=charge.decline_code,
         declines=charge.declines,
+        retry_at=charge.next_attempt_at.isoformat() if charge.next_attempt_at else None,
     )
     notice_declined(charge=charge, payment=payment)
 

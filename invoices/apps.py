@@ -11,6 +11,7 @@ class InvoicesConfig(AppConfig):
     def ready(self) -> None:
         from accounts.outbox import register_attachment_provider
 
+        from . import audit  # noqa: F401 (declares the actions it records, for the Activity page)
         from .documents import invoice_pdf_attachment
 
         register_attachment_provider("invoices.invoice_pdf", invoice_pdf_attachment)

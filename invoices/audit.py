@@ -2,8 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
 from django.utils.translation import gettext_lazy as _
 
 from accounts.audit import audit_action
 
-INVOICE_ISSUED = audit_action("invoices.invoice.issued", _("Invoice issued"))
+from .models import Invoice
+from .money import format_money
+
+
+def _invoice_detail(data: Mapping[str, Any]) -> str:
+    """The number, type and total of the invoice issued (what the entry keeps of it)."""
+    kind = data.get("type")
+    parts = [
+        str(data["number"]),
+        str(Invoice.Type(kind).label) if kind in Invoice.Type.values else "",
+        format_money(Decimal(data["total"]), data["currency"]),
+    ]
+    return " · ".join(part for part in parts if part)
+
+
+INVOICE_ISSUED = audit_action(
+    "invoices.invoice.issued", _("Invoice issued"), detail=_invoice_detail
+)

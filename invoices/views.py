@@ -34,6 +34,7 @@ from .selectors import (
     invoices_for_list,
 )
 from .vat import vat_breakdown
+from .spend import spend_charts
 
 
 def _get_invoice(request: AccountRequest, pk: int) -> Invoice:
@@ -73,6 +74,7 @@ def invoice_list(request: AccountRequest) -> HttpResponse:
             "query": query.urlencode(),
             "summary": billing_summary(request.account, timezone.localdate()),
             "summary_sections": billing_summary_sections(request),
+            "spend_charts": spend_charts(request.account, today=timezone.localdate()),
         },
     )
 

@@ -12,7 +12,11 @@ class PaymentsConfig(AppConfig):
         from accounts.outbox import register_attachment_provider
         from invoices import hooks
 
-        from . import checks, sections
+        from . import (
+            audit,  # noqa: F401 (declares the actions it records, for the Activity page)
+            checks,
+            sections,
+        )
         from .receipts import receipt_pdf_attachment
         from .tax_evidence import monthly_card_country
 

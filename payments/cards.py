@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -161,7 +162,7 @@ def payment_method_add(
         if eu_supported and not account.eu_supported:
             account.eu_supported = True
             account.save(update_fields=["eu_supported"])
-        log_action(CARD_ADDED, obj=method, account=account, actor=by)
+        log_action(CARD_ADDED, obj=method, account=account, actor=by, **_card(method))
         _notify(method)
         payment_method_verify_task.delay(method.pk)
     return method
@@ -236,7 +237,7 @@ def _record_verification(
         fields = ["state", "verification_result", "decline_code", "decided_at"]
         action = CARD_DECLINED_BY_GATEWAY
     method.save(update_fields=fields)
-    log_action(action, obj=method, account=method.account, gateway=result.outcome)
+    log_action(action, obj=method, account=method.account, gateway=result.outcome, **_card(method))
     _notify(method)
 
 
@@ -328,7 +329,7 @@ def payment_method_give_up_verifying(*, payment_method_id: int) -> None:
         method.decline_code = "not_verifiable"
         method.decided_at = timezone.now()
         method.save(update_fields=["state", "decline_code", "decided_at"])
-        log_action(CARD_NOT_VERIFIABLE, obj=method, account=method.account)
+        log_action(CARD_NOT_VERIFIABLE, obj=method, account=method.account, **_card(method))
         _notify(method)
 
 
@@ -358,9 +359,11 @@ def payment_method_approve(*, payment_method: PaymentMethod, by: User) -> Paymen
     method.decided_by = by
     method.decided_at = timezone.now()
     method.save(update_fields=["state", "decided_by", "decided_at"])
+    log_action(CARD_APPROVED, obj=method, account=method.account, actor=by, **_card(method))
     if not PaymentMethod.objects.filter(account=method.account, is_monthly=True).exists():
+        # The monthly card changed too: the activity log says so, as when chosen by hand.
         _become_monthly(method)
-    log_action(CARD_APPROVED, obj=method, account=method.account, actor=by)
+        log_action(CARD_MADE_MONTHLY, obj=method, account=method.account, actor=by, **_card(method))
     _notify(method)
     return method
 
@@ -386,6 +389,7 @@ def payment_method_reject(*, payment_method: PaymentMethod, by: User, reason: st
         account=method.account,
         actor=by,
         reason=method.rejection_reason,
+        **_card(method),
     )
     _notify(method)
     return method
@@ -400,7 +404,7 @@ def payment_method_set_monthly(*, payment_method: PaymentMethod, by: User) -> Pa
     if method.is_monthly:
         return method
     _become_monthly(method)
-    log_action(CARD_MADE_MONTHLY, obj=method, account=method.account, actor=by)
+    log_action(CARD_MADE_MONTHLY, obj=method, account=method.account, actor=by, **_card(method))
     return method
 
 
@@ -413,9 +417,14 @@ def payment_method_remove(*, payment_method: PaymentMethod, by: User) -> Payment
     method.state = PaymentMethod.State.REMOVED
     method.is_monthly = False
     method.save(update_fields=["state", "is_monthly"])
-    log_action(CARD_REMOVED, obj=method, account=method.account, actor=by)
+    log_action(CARD_REMOVED, obj=method, account=method.account, actor=by, **_card(method))
     _notify(method)
     return method
+
+
+def _card(method: PaymentMethod) -> dict[str, Any]:
+    """What an audit entry says of a card: its brand and last four digits, nothing more."""
+    return {"brand": method.brand, "last4": method.last4}
 
 
 def _notify(method: PaymentMethod) -> None:
@@ -490,7 +499,7 @@ def _mark_overdue(pk: int, *, now: datetime, field: str, kind: str, action: Audi
         return 0
     setattr(method, field, now)
     method.save(update_fields=[field])
-    log_action(action, obj=method, account=method.account)
+    log_action(action, obj=method, account=method.account, **_card(method))
     context = {
         "method": method,
         "breached": action == CARD_PROMISE_BREACHED,
@@ -546,7 +555,7 @@ def _expire(pk: int) -> int:
     method.state = PaymentMethod.State.EXPIRED
     method.is_monthly = False
     method.save(update_fields=["state", "is_monthly"])
-    log_action(CARD_EXPIRED, obj=method, account=method.account)
+    log_action(CARD_EXPIRED, obj=method, account=method.account, **_card(method))
     _notify(method)
     if was_monthly:
         # Nothing will be charged automatically any more: the apps above say so now.
@@ -574,5 +583,5 @@ def _warn_expiry(pk: int) -> int:
             "payments/email/card_expiring", context, language=method.account.language
         ),
     )
-    log_action(CARD_EXPIRY_WARNED, obj=method, account=method.account)
+    log_action(CARD_EXPIRY_WARNED, obj=method, account=method.account, **_card(method))
     return 1

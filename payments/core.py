@@ -192,8 +192,8 @@ def _record_final(payment: Payment, attempt: GatewayAttempt, result: GatewayResu
             PAYMENT_SUCCEEDED,
             obj=payment,
             account=payment.account,
-            amount=str(payment.amount),
-            currency=payment.currency,
+            actor=payment.created_by,
+            **_payment_data(payment),
         )
         _send_receipt(payment)
         return
@@ -208,8 +208,22 @@ def _record_final(payment: Payment, attempt: GatewayAttempt, result: GatewayResu
         PAYMENT_DECLINED if declined else PAYMENT_FAILED,
         obj=payment,
         account=payment.account,
+        actor=payment.created_by,
         decline=payment.decline_code,
+        **_payment_data(payment),
     )
+
+
+def _payment_data(payment: Payment) -> dict[str, str]:
+    """What the audit trail keeps of a payment: how much, how, and at most the card's brand
+    and last four digits (the Activity page shows them)."""
+    return {
+        "amount": str(payment.amount),
+        "currency": payment.currency,
+        "method": payment.method,
+        "brand": payment.brand,
+        "last4": payment.last4,
+    }
 
 
 def _apply(payment: Payment) -> None:

@@ -177,6 +177,7 @@ def payment_refund(
             account=payment.account,
             actor=by,
             amount=str(amount),
+            currency=payment.currency,
             reason=refund.reason,
         )
     return _call(refund, attempt)
@@ -257,6 +258,7 @@ def refund_record_outcome(*, refund_id: int, result: GatewayResult) -> PaymentRe
             account=payment.account,
             actor=refund.created_by,
             amount=str(refund.amount),
+            currency=payment.currency,
         )
     return refund
 

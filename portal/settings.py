@@ -346,6 +346,8 @@ INVOICE_NUMBER_DIGITS = env.int("INVOICE_NUMBER_DIGITS", default=6)
 RECEIPT_NUMBER_PREFIX = env.str("RECEIPT_NUMBER_PREFIX", default="RCPT-")
 INVOICE_PAYMENT_TERMS_DAYS = env.int("INVOICE_PAYMENT_TERMS_DAYS", default=30)
 INVOICES_PER_PAGE = env.int("INVOICES_PER_PAGE", default=25)
+# Account > Activity: entries per page.
+ACTIVITY_PER_PAGE = env.int("ACTIVITY_PER_PAGE", default=25)
 SELLER_NAME = env.str("SELLER_NAME", default="Example Hosting Ltd")
 SELLER_ADDRESS = env.str(
     "SELLER_ADDRESS", default="1 Datacenter Way\nDallas TX 75201\nUnited States"

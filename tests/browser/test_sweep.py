@@ -281,6 +281,7 @@ def _signed_in_pages(sweep: Sweep, site: Site) -> None:
     page = sweep.page
     sweep.sign_in(DEMO_EMAIL, DEMO_PASSWORD)
     sweep.go("/billing/invoices/", "invoices")
+    expect(page.get_by_test_id("spend-chart").locator("svg.chart").first).to_be_visible()
     sweep.go(
         "/billing/invoices/?type=credit&date_from=2001-01-01&date_to=2001-01-02",
         "invoices, nothing matches the filters",
@@ -314,6 +315,8 @@ def _signed_in_pages(sweep: Sweep, site: Site) -> None:
     page.locator("main form[novalidate]").first.locator("button[type=submit]").click()
     expect(page.locator(".messages")).to_be_visible()
     sweep.check("settings saved (a message)")
+    sweep.go("/account/activity/", "account activity")
+    sweep.go("/account/activity/?page=2", "account activity, page 2")
     sweep.go("/account/two-factor/", "two-factor sign-in, off")
     sweep.go("/account/two-factor/setup/", "two-factor sign-in, setup")
 
