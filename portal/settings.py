@@ -29,6 +29,16 @@ VAR_DIR = BASE_DIR / "var"
 
 env = Env()
 
+# Local settings from a file: `make run` writes .env (DEBUG on, a generated SECRET_KEY) when
+# there is none, so that `uv run python manage.py …` works as the README says. Read only when
+# the file exists; a variable set in the real environment always wins (read_env never
+# overwrites). The test suite never reads it (pytest sets PYTEST_VERSION, which its
+# subprocesses inherit): the tests set their own environment, and a developer's DEBUG=1 would
+# change the production defaults they check. ENV_FILE names another file ("" reads none).
+ENV_FILE = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file() and "PYTEST_VERSION" not in env.ENVIRON:
+    Env.read_env(ENV_FILE)
+
 DEBUG = env.bool("DEBUG", default=False)
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
