@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
-from wsgiref.simple_server import make_server
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import redis
 from django.conf import settings
@@ -39,7 +39,7 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -237,6 +237,13 @@ def metrics_scrape(*, authorization: str, shared: bool = True) -> Scrape:
     return Scrape(200, body, {"Content-Type": CONTENT_TYPE_LATEST})
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line on stderr for every scrape."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 _REASONS = {200: "200 OK", 401: "401 Unauthorized", 403: "403 Forbidden", 404: "404 Not Found"}
 
 
@@ -252,8 +259,6 @@ def _wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> li
 def metrics_server_start(*, port: int, address: str = "0.0.0.0") -> ThreadingWSGIServer:  # noqa: S104
     """Serves `GET /metrics` (this process's and its children's samples, with the token) on
     `port` from a daemon thread: what a Celery worker's main process runs."""
-    server = make_server(
-        address, port, _wsgi_app, ThreadingWSGIServer, handler_class=_SilentHandler
-    )
+    server = make_server(address, port, _wsgi_app, ThreadingWSGIServer, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
