@@ -24,7 +24,10 @@ COPY . .
 RUN DEBUG=1 python manage.py compilemessages --ignore=/opt/venv -v0 \
     && DEBUG=1 python manage.py collectstatic --no-input -v0
 
-RUN useradd --system --home /app portal && mkdir -p /app/var && chown portal /app/var
+# /tmp/metrics: prometheus-client's multiprocess files (PROMETHEUS_MULTIPROC_DIR), normally a
+# tmpfs or an emptyDir mounted over it.
+RUN useradd --system --home /app portal && mkdir -p /app/var /tmp/metrics \
+    && chown portal /app/var /tmp/metrics
 USER portal
 
 EXPOSE 8000

@@ -53,8 +53,17 @@ messages: install
 	DEBUG=1 $(MANAGE) makemessages -l zh_Hans --no-obsolete --no-location \
 		--ignore=.venv --ignore=var --ignore=tests
 
+# Local settings for `make run` and for `uv run python manage.py …` by hand (portal/settings.py
+# reads .env when it exists; real environment variables win). Written once, never overwritten.
+.env:
+	@printf '%s\n' \
+		'# Local development settings, written by `make run` (git-ignored). Never use in production.' \
+		'DEBUG=1' \
+		"SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
+	@echo "Wrote $@ (DEBUG=1 and a generated SECRET_KEY)."
+
 run: export DEBUG ?= 1
-run: install
+run: install .env
 	$(MANAGE) migrate --no-input -v0
 	$(MANAGE) seed_demo
 	@echo "Serving http://127.0.0.1:8000 (Ctrl-C stops)"

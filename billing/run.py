@@ -11,7 +11,7 @@ again. As everywhere, no lock is held while the gateway is called.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -84,13 +84,19 @@ def billing_run_account(*, account_id: int, day: date, now: datetime) -> Account
     return run
 
 
-def billing_run(*, day: date, now: datetime) -> list[AccountRun]:
-    """The whole day in this process (what `run_billing` does by hand)."""
+def billing_run(
+    *, day: date, now: datetime, progress: Callable[[AccountRun, int], object] | None = None
+) -> list[AccountRun]:
+    """The whole day in this process (what `run_billing` does by hand); `progress(run,
+    total)` is called after each account (the command's progress bar)."""
     payment_methods_expire(today=day)
-    return [
-        billing_run_account(account_id=account_id, day=day, now=now)
-        for account_id in billing_accounts(day=day, now=now)
-    ]
+    account_ids = billing_accounts(day=day, now=now)
+    runs = []
+    for account_id in account_ids:
+        runs.append(billing_run_account(account_id=account_id, day=day, now=now))
+        if progress is not None:
+            progress(runs[-1], len(account_ids))
+    return runs
 
 
 # What a day's run would do (`run_billing --dry-run`) ------------------------------------------

@@ -14,6 +14,7 @@ from payments.cards import payment_methods_expire
 from payments.tasks import forwarding_to
 
 from .charges import autocharge_attempt, autocharges_confirmation_sweep, autocharges_due
+from .instruments import billing_chunk_observed
 from .run import billing_accounts, billing_run_account, chunks
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def billing_run_chunk_task(account_ids: list[int], day: str) -> dict[str, int]:
         totals["issued"] += len(run.issued)
         totals["charged"] += len(run.charges)
         totals["late_fees"] += len(run.late_fees)
+    billing_chunk_observed(totals)
     return totals
 
 

@@ -33,8 +33,8 @@ from .selectors import (
     invoice_related,
     invoices_for_list,
 )
-from .vat import vat_breakdown
 from .spend import spend_charts
+from .vat import vat_breakdown
 
 
 def _get_invoice(request: AccountRequest, pk: int) -> Invoice:

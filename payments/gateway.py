@@ -27,6 +27,7 @@ from .gateways.base import (
     Outcome,
     PayPalGateway,
 )
+from .instruments import observed_gateway_call
 from .models import GatewayAttempt, Payment
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def attempt_mark_unknown(*, attempt: GatewayAttempt, message: str) -> None:
     ).update(status=GatewayAttempt.Status.UNKNOWN, message=message[:255])
 
 
+@observed_gateway_call
 def gateway_call(
     attempt: GatewayAttempt,
     call: Callable[[], GatewayResult],

@@ -91,3 +91,16 @@ def _mask_card_numbers(logger: Any, **kwargs: Any) -> None:
     for handler in logger.handlers:
         if not any(isinstance(f, CardNumberFilter) for f in handler.filters):
             handler.addFilter(CardNumberFilter())
+
+
+@signals.worker_init.connect
+def _serve_metrics(**kwargs: Any) -> None:
+    """A worker with METRICS_PORT (and METRICS_TOKEN) serves its processes' metrics there:
+    the gateway call latencies and the billing run's accounts (portal/metrics.py)."""
+    from django.conf import settings
+
+    if settings.METRICS_PORT and settings.METRICS_TOKEN:
+        from portal.metrics import metrics_server_start
+
+        metrics_server_start(port=settings.METRICS_PORT)
+        logger.info("Serving metrics on port %d.", settings.METRICS_PORT)

@@ -29,6 +29,16 @@ VAR_DIR = BASE_DIR / "var"
 
 env = Env()
 
+# Local settings from a file: `make run` writes .env (DEBUG on, a generated SECRET_KEY) when
+# there is none, so that `uv run python manage.py …` works as the README says. Read only when
+# the file exists; a variable set in the real environment always wins (read_env never
+# overwrites). The test suite never reads it (pytest sets PYTEST_VERSION, which its
+# subprocesses inherit): the tests set their own environment, and a developer's DEBUG=1 would
+# change the production defaults they check. ENV_FILE names another file ("" reads none).
+ENV_FILE = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file() and "PYTEST_VERSION" not in env.ENVIRON:
+    Env.read_env(ENV_FILE)
+
 DEBUG = env.bool("DEBUG", default=False)
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
@@ -502,6 +512,22 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
 }
 
+# Observability. GET /metrics (Prometheus) needs `Authorization: Bearer $METRICS_TOKEN`; without
+# a token configured it answers 404. A Celery worker serves its own processes' metrics on
+# METRICS_PORT (0: none) with the same token. PROMETHEUS_MULTIPROC_DIR (read by
+# prometheus-client itself) adds up the samples of gunicorn's and Celery's processes
+# (portal/metrics.py says why).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_PORT = env.int("METRICS_PORT", default=0)
+
+# LOG_FORMAT=json writes one JSON object per line (python-json-logger), for a log collector.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json.")
+if LOG_FORMAT == "json":
+    # A worker logs through the settings' handlers too, not Celery's own plain ones.
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -511,16 +537,21 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "django.server": {"()": "django.utils.log.ServerFormatter", "format": "%(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
             "filters": ["mask_card_numbers"],
         },
         "django.server": {
             "class": "logging.StreamHandler",
-            "formatter": "django.server",
+            "formatter": "json" if LOG_FORMAT == "json" else "django.server",
             "filters": ["mask_card_numbers"],
         },
     },
@@ -539,3 +570,16 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# Errors to Sentry when SENTRY_DSN is set (Django and Celery integrations are enabled by
+# sentry-sdk itself): no personal data (send_default_pii off: no user, cookies, addresses or
+# request bodies), and every card-like number masked in whatever the event carries.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from portal.observability import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )

@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("django.contrib.auth.urls")),
     path("i18n/setlang/", views.language_set, name="set_language"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics, name="metrics"),
     path("account/", include("accounts.urls")),
     path("", include("invoices.urls")),
     path("", include("payments.urls")),

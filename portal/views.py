@@ -14,6 +14,8 @@ from django.views.i18n import set_language
 from accounts.forms import SignInForm
 from accounts.redirects import is_language_switch, safe_next
 
+from .metrics import metrics_scrape
+
 
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("invoices:list")
@@ -79,3 +81,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
         {"status": "ok" if healthy else "error", "database": database, "broker": broker},
         status=200 if healthy else 503,
     )
+
+
+@login_not_required
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus's scrape (portal/metrics.py): 404 without METRICS_TOKEN configured, 401
+    without the bearer token, 403 with another one."""
+    scrape = metrics_scrape(authorization=request.headers.get("Authorization", ""))
+    response = HttpResponse(scrape.body, status=scrape.status)
+    for name, value in scrape.headers.items():
+        response[name] = value
+    return response

@@ -19,7 +19,7 @@ def _compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-WORKERS = ("worker-money", "worker-documents")
+WORKERS = ("worker-money", "worker-emails", "worker-pdfs")
 
 
 def test_compose_has_the_production_services() -> None:
@@ -33,16 +33,60 @@ def _queues(command: str) -> set[str]:
     return set(match.group(1).split(","))
 
 
-def test_compose_starts_workers_for_every_queue_and_one_for_the_money_alone() -> None:
-    """Money work (the billing run, charges, settling lost answers) never waits behind the
-    emails and PDFs: its worker consumes nothing else, and every queue has a worker."""
+def test_compose_starts_a_worker_per_queue_and_money_emails_and_pdfs_each_alone() -> None:
+    """A burst of PDFs never delays a charge: money, emails and PDFs each have a worker
+    service that consumes nothing of the others, and every declared queue has a worker."""
     from django.conf import settings
 
     services = _compose()["services"]
     consumed = {name: _queues(" ".join(services[name]["command"])) for name in WORKERS}
     assert consumed["worker-money"] == {"money"}
+    assert consumed["worker-pdfs"] == {"pdfs"}
+    assert "emails" in consumed["worker-emails"]
+    assert consumed["worker-emails"] <= {"emails", "default"}
     assert set().union(*consumed.values()) == set(settings.TASK_QUEUES)
     assert all("celery -A portal worker" in " ".join(services[n]["command"]) for n in WORKERS)
+
+
+def test_every_worker_service_can_be_scaled() -> None:
+    """`docker compose up --scale worker-money=4` needs services without a fixed container
+    name or host port (a second copy could take neither), and a hostname per copy."""
+    services = _compose()["services"]
+    for name in WORKERS:
+        service = services[name]
+        assert "container_name" not in service, name
+        assert "ports" not in service, name
+        hostname = re.search(r"--hostname[= ](\S+)", " ".join(service["command"]))
+        assert hostname and "%h" in hostname.group(1), name
+
+
+def _routed_queue(task_name: str) -> str:
+    from portal.celery import app
+
+    return str(app.amqp.router.route({}, task_name)["queue"].name)
+
+
+def test_every_task_of_the_project_is_routed_to_a_queue_a_compose_worker_consumes() -> None:
+    """Read the routes (CELERY_TASK_ROUTES, through Celery's own router) and the compose
+    file: no task of the project lands in a queue that no worker service listens to."""
+    from portal.celery import app
+
+    app.loader.import_default_modules()
+    project = ("accounts", "invoices", "payments", "billing", "portal", "sandbox_gateway")
+    tasks = sorted(name for name in app.tasks if name.split(".")[0] in project)
+    assert len(tasks) > 10, tasks
+    services = _compose()["services"]
+    consumed = set().union(*(_queues(" ".join(services[name]["command"])) for name in WORKERS))
+    unconsumed = {
+        name: _routed_queue(name) for name in tasks if _routed_queue(name) not in consumed
+    }
+    assert unconsumed == {}
+    # And the router is what decides: a money task goes to the money worker alone.
+    money_consumers = [
+        name for name in WORKERS if "money" in _queues(" ".join(services[name]["command"]))
+    ]
+    assert _routed_queue("billing.billing_run_chunk") == "money"
+    assert money_consumers == ["worker-money"]
 
 
 def test_make_worker_consumes_every_queue() -> None:

@@ -8,7 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from billing.run import billing_plan, billing_run
+from accounts.progress import Progress
+from billing.run import AccountRun, billing_plan, billing_run
 
 
 class Command(BaseCommand):
@@ -35,7 +36,7 @@ class Command(BaseCommand):
         if options["dry_run"]:
             self._plan(day, now)
             return
-        runs = billing_run(day=day, now=now)
+        runs = self._run(day, now)
         for run in runs:
             if not (run.issued or run.charges or run.late_fees):
                 continue
@@ -63,6 +64,25 @@ class Command(BaseCommand):
                 f"{charged} charge(s) tried, {fees} late fee(s)."
             )
         )
+
+    def _run(self, day: date, now: datetime) -> list[AccountRun]:
+        """The day's run, with its progress on the terminal (a bar) or as plain lines."""
+        tracker: Progress | None = None
+
+        def advanced(run: AccountRun, total: int) -> None:
+            nonlocal tracker
+            if tracker is None:
+                tracker = Progress(
+                    self.stdout, total=total, description=f"Billing {day}", unit="accounts"
+                )
+            tracker.advance(
+                issued=len(run.issued), charged=len(run.charges), late_fees=len(run.late_fees)
+            )
+
+        runs = billing_run(day=day, now=now, progress=advanced)
+        if tracker is not None:
+            tracker.close()
+        return runs
 
     def _plan(self, day: date, now: datetime) -> None:
         plans = billing_plan(day=day, now=now)

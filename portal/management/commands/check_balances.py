@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.progress import progress
 from invoices.balances import find_balance_mismatches
 from payments.reconcile import find_payment_mismatches
 
@@ -19,7 +20,18 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        mismatches = [str(m) for m in find_balance_mismatches()] + find_payment_mismatches()
+        def balances() -> list[str]:
+            return [str(mismatch) for mismatch in find_balance_mismatches()]
+
+        checks = [("invoice balances", balances), ("payments", find_payment_mismatches)]
+        mismatches: list[str] = []
+        with progress(
+            self.stdout, total=len(checks), description="Checking balances", unit="checks"
+        ) as tracker:
+            for _name, check in checks:
+                found = check()
+                mismatches += found
+                tracker.advance(mismatches=len(found))
         for mismatch in mismatches:
             self.stderr.write(str(mismatch))
         if mismatches:

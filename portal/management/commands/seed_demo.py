@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import Permission
@@ -12,6 +13,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Account, Membership, TaxIdKind, TaxIdStatus, User
+from accounts.progress import progress
 from invoices.demo import seed_invoices
 from payments.demo import seed_payment_methods, seed_payments
 
@@ -95,9 +97,16 @@ class Command(BaseCommand):
             name="Demo authenticator",
             defaults={"key": base64.b32decode(DEMO_TOTP_SECRET).hex(), "confirmed": True},
         )
-        seed_invoices(demo_account, timezone.localdate())
-        seed_payment_methods(demo_account, demo, rep)
-        seed_payments(demo_account, demo)
+        # The slow part (the invoices and their PDFs): shown as it goes.
+        steps = [
+            ("invoices", partial(seed_invoices, demo_account, timezone.localdate())),
+            ("cards", partial(seed_payment_methods, demo_account, demo, rep)),
+            ("payments", partial(seed_payments, demo_account, demo)),
+        ]
+        with progress(self.stdout, total=len(steps), description="Demo data", unit="steps") as p:
+            for name, step in steps:
+                step()
+                p.advance(**{name: 1})
         self.stdout.write(self.style.SUCCESS("Demo data is ready."))
         self.stdout.write(
             "\n".join(
