@@ -17,4 +17,5 @@ class PaymentsConfig(AppConfig):
 
         checks.register()
         hooks.on_billing_summary(sections.billing_summary_section)
+        hooks.on_pay_invoices(sections.pay_invoices_url)
         register_attachment_provider("payments.receipt_pdf", receipt_pdf_attachment)
