@@ -31,7 +31,7 @@ class InvoiceFilterForm(forms.Form):
         ],
         required=False,
     )
-    number = forms.CharField(
+    q = forms.CharField(
         label=_("Invoice number"),
         required=False,
         max_length=32,

@@ -53,7 +53,7 @@ def _filtered(request: AccountRequest, today: date) -> tuple[InvoiceFilterForm, 
         date_from=filters.get("date_from"),
         date_to=filters.get("date_to"),
         status=filters.get("status") or "",
-        number=filters.get("number") or "",
+        number=filters.get("q") or "",
         today=today,
     )
     return form, invoices
