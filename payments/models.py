@@ -298,7 +298,9 @@ class Payment(PostalAddress):
     # ids in the order shown: paid first, in that order, then oldest first for the rest.
     # Recorded when the payment is created, so that whoever applies it (the request, the
     # settler of a lost answer, PayPal's capture) pays them; checked again then.
-    chosen_invoices = models.JSONField(_("chosen invoices"), default=list, blank=True)
+    chosen_invoices = models.JSONField(
+        _("chosen invoices"), default=list, blank=True, db_default=[]
+    )
     brand = models.CharField(_("brand"), max_length=20, blank=True)
     last4 = models.CharField(_("last four digits"), max_length=4, blank=True)
     # The gateway's fingerprint of the card (never its number): the card-testing limits
