@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from .models import Invoice
+from .selectors import OVERDUE, UNPAID
 
 
 class InvoiceFilterForm(forms.Form):
@@ -20,6 +21,22 @@ class InvoiceFilterForm(forms.Form):
     )
     date_to = forms.DateField(
         label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    status = forms.ChoiceField(
+        label=_("Status"),
+        choices=[
+            ("", _("All invoices")),
+            (UNPAID, _("Unpaid")),
+            (OVERDUE, _("Overdue")),
+        ],
+        required=False,
+    )
+    q = forms.CharField(
+        label=_("Invoice number"),
+        required=False,
+        max_length=32,
+        strip=True,
+        widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off"}),
     )
 
     def clean(self) -> dict[str, Any]:

@@ -3,6 +3,11 @@
 An app that builds on invoices (payments: the monthly payment method and "Pay Balance")
 registers a section of the billing summary when Django starts (`AppConfig.ready`); the
 Invoices page prints what each returns, in the order registered.
+
+The app that takes payments also registers where chosen invoices are paid
+(`on_pay_invoices`): the URL of its page, or "" for a user who may not pay. The Invoices
+list's "Pay selected" and an invoice's "Pay this invoice" send the invoices' ids there as
+`?invoice=<id>&invoice=<id>`, in the order shown.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ if TYPE_CHECKING:
     from accounts.models import Account
 
 SummarySection = Callable[["AccountRequest"], str]
+PayUrl = Callable[["AccountRequest"], str]
 
 _summary: list[SummarySection] = []
+_pay_url: list[PayUrl] = []
 
 
 def on_billing_summary(section: SummarySection) -> SummarySection:
@@ -46,3 +53,14 @@ def tax_evidence(account: Account) -> dict[str, str]:
     for provider in _tax_evidence:
         evidence.update(provider(account))
     return evidence
+
+
+def on_pay_invoices(provider: PayUrl) -> PayUrl:
+    _pay_url.append(provider)
+    return provider
+
+
+def pay_invoices_url(request: AccountRequest) -> str:
+    """Where the invoices the user chose are paid, or "" (nobody takes payments, or the user
+    may not pay)."""
+    return next((url for provider in _pay_url if (url := provider(request))), "")

@@ -7,12 +7,17 @@ from datetime import date
 from decimal import Decimal
 
 from django.db.models import Max, Q, QuerySet, Sum
+from django.utils import timezone
 
 from accounts.models import Account
 
 from .models import Invoice, InvoiceItem, RecurringCharge
 from .money import round_money
 from .services import next_billing_date
+
+# The Invoices list's status filter: what is still owed, and what is owed past its due date.
+UNPAID = "unpaid"
+OVERDUE = "overdue"
 
 
 def invoices_for_list(
@@ -21,8 +26,13 @@ def invoices_for_list(
     types: list[str] | None = None,
     date_from: date | None = None,
     date_to: date | None = None,
+    status: str = "",
+    number: str = "",
+    today: date | None = None,
 ) -> QuerySet[Invoice]:
-    """The account's invoices, newest first, with the list's filters."""
+    """The account's invoices, newest first, with the list's filters: type, issue dates,
+    status (UNPAID: open charges; OVERDUE: open charges past their due date on `today`)
+    and a part of the invoice number."""
     invoices = Invoice.objects.filter(account=account).only(
         "pk",
         "number",
@@ -43,6 +53,12 @@ def invoices_for_list(
         invoices = invoices.filter(issue_date__gte=date_from)
     if date_to:
         invoices = invoices.filter(issue_date__lte=date_to)
+    if status in (UNPAID, OVERDUE):
+        invoices = invoices.filter(state=Invoice.State.OPEN)
+    if status == OVERDUE:
+        invoices = invoices.filter(due_date__lt=today or timezone.localdate())
+    if number:
+        invoices = invoices.filter(number__icontains=number)
     return invoices.order_by("-issue_date", "-pk")
 
 
@@ -51,6 +67,8 @@ class CurrencySummary:
     currency: str
     balance: Decimal = Decimal(0)
     next_charges: Decimal = Decimal(0)
+    # What open charges past their due date still owe.
+    overdue: Decimal = Decimal(0)
 
     @property
     def estimated_next_balance(self) -> Decimal:
@@ -65,7 +83,8 @@ class BillingSummary:
 
 
 def billing_summary(account: Account, today: date) -> BillingSummary:
-    """Current and estimated next balance per currency, and the recurring invoice dates.
+    """Current and estimated next balance per currency, what of it is overdue (open charges
+    past their due date on `today`), and the recurring invoice dates.
 
     The estimate adds what the next Recurring invoice will charge for the charges active on
     that day. Balances of different currencies stay apart.
@@ -75,13 +94,19 @@ def billing_summary(account: Account, today: date) -> BillingSummary:
     balances = (
         Invoice.objects.filter(account=account)
         .values("currency")
-        .annotate(balance=Sum("balance"), last_recurring=Max("issue_date", filter=_recurring()))
+        .annotate(
+            overdue=Sum("balance", filter=Q(state=Invoice.State.OPEN, due_date__lt=today)),
+            balance=Sum("balance"),
+            last_recurring=Max("issue_date", filter=_recurring()),
+        )
         .order_by("currency")
     )
     previous: date | None = None
     for row in balances:
         per_currency[row["currency"]] = CurrencySummary(
-            currency=row["currency"], balance=round_money(row["balance"], row["currency"])
+            currency=row["currency"],
+            balance=round_money(row["balance"], row["currency"]),
+            overdue=round_money(row["overdue"] or 0, row["currency"]),
         )
         if row["last_recurring"] and (previous is None or row["last_recurring"] > previous):
             previous = row["last_recurring"]

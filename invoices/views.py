@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +25,7 @@ from .documents import (
 )
 from .einvoice import xml_filename
 from .forms import InvoiceFilterForm
-from .hooks import billing_summary_sections
+from .hooks import billing_summary_sections, pay_invoices_url
 from .models import Invoice, InvoiceDocument
 from .presenters import present_rows
 from .selectors import (
@@ -34,6 +36,7 @@ from .selectors import (
     invoices_for_list,
 )
 from .spend import spend_charts
+from .status import InvoiceStatus, invoice_status
 from .vat import vat_breakdown
 
 
@@ -42,7 +45,8 @@ def _get_invoice(request: AccountRequest, pk: int) -> Invoice:
     return get_object_or_404(Invoice, pk=pk, account=request.account)
 
 
-def _filtered(request: AccountRequest) -> tuple[InvoiceFilterForm, QuerySet[Invoice]]:
+def _filtered(request: AccountRequest, today: date) -> tuple[InvoiceFilterForm, QuerySet[Invoice]]:
+    """The list's filters as sent, and the invoices they select (the page and its CSV)."""
     data = request.GET.copy()
     data.pop("page", None)
     form = InvoiceFilterForm(data or None)
@@ -52,18 +56,40 @@ def _filtered(request: AccountRequest) -> tuple[InvoiceFilterForm, QuerySet[Invo
         types=filters.get("type"),
         date_from=filters.get("date_from"),
         date_to=filters.get("date_to"),
+        status=filters.get("status") or "",
+        number=filters.get("q") or "",
+        today=today,
     )
     return form, invoices
+
+
+@dataclass(frozen=True)
+class ListRow:
+    invoice: Invoice
+    status: InvoiceStatus
+    # Whether it can be ticked for "Pay selected": an open charge, with a user who may pay.
+    payable: bool
 
 
 @require_GET
 @account_required
 def invoice_list(request: AccountRequest) -> HttpResponse:
-    """Account > Billing > Invoices: the list with its filters, and the billing summary."""
-    form, invoices = _filtered(request)
+    """Account > Billing > Invoices: the list with its filters, each invoice's status and
+    due date, "Pay selected", and the billing summary."""
+    today = timezone.localdate()
+    form, invoices = _filtered(request, today)
     page = Paginator(invoices, settings.INVOICES_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    pay_url = pay_invoices_url(request)
+    rows = [
+        ListRow(
+            invoice=invoice,
+            status=invoice_status(invoice, today),
+            payable=bool(pay_url) and invoice.is_charge and invoice.state == Invoice.State.OPEN,
+        )
+        for invoice in page.object_list
+    ]
     return render(
         request,
         "invoices/invoice_list.html",
@@ -71,8 +97,10 @@ def invoice_list(request: AccountRequest) -> HttpResponse:
             "section": "invoices",
             "form": form,
             "page": page,
+            "rows": rows,
+            "pay_url": pay_url if any(row.payable for row in rows) else "",
             "query": query.urlencode(),
-            "summary": billing_summary(request.account, timezone.localdate()),
+            "summary": billing_summary(request.account, today),
             "summary_sections": billing_summary_sections(request),
             "spend_charts": spend_charts(request.account, today=timezone.localdate()),
         },
@@ -87,6 +115,8 @@ def invoice_detail(request: AccountRequest, pk: int) -> HttpResponse:
     expand = request.GET.get("expand", "")
     expanded = int(expand) if expand.isdigit() else None
     related = invoice_related(invoice)
+    pay_url = pay_invoices_url(request)
+    payable = invoice.is_charge and invoice.state == Invoice.State.OPEN
     return render(
         request,
         "invoices/invoice_detail.html",
@@ -99,6 +129,8 @@ def invoice_detail(request: AccountRequest, pk: int) -> HttpResponse:
             "related": related,
             "corrects": next((o for o in related if o.pk == invoice.refers_to_id), None),
             "vat_groups": vat_breakdown(invoice),
+            "status": invoice_status(invoice, timezone.localdate()),
+            "pay_url": f"{pay_url}?invoice={invoice.pk}" if pay_url and payable else "",
         },
     )
 
@@ -187,7 +219,7 @@ def invoice_csv_view(request: AccountRequest, pk: int) -> StreamingHttpResponse:
 @account_required
 def invoice_list_csv(request: AccountRequest) -> StreamingHttpResponse:
     """The Invoices list, with the filters currently applied, as CSV."""
-    _form, invoices = _filtered(request)
+    _form, invoices = _filtered(request, timezone.localdate())
     return _csv_response(invoices_csv(invoices.iterator(chunk_size=2000)), "invoices.csv")
 
 

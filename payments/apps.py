@@ -23,4 +23,5 @@ class PaymentsConfig(AppConfig):
         checks.register()
         hooks.on_billing_summary(sections.billing_summary_section)
         hooks.on_tax_evidence(monthly_card_country)
+        hooks.on_pay_invoices(sections.pay_invoices_url)
         register_attachment_provider("payments.receipt_pdf", receipt_pdf_attachment)

@@ -6,7 +6,8 @@ once, apply the money to invoices, receipt; and settle an answer that was lost.
    (with its idempotency key) are recorded and committed (`attempt_start`).
 2. The gateway is called with no lock held, through `gateway.gateway_call`.
 3. `payment_record_outcome` locks again and records the answer once: a success is applied
-   to the open invoices (the invoice the payment was made for first, then oldest first) and
+   to the open invoices (the invoice the payment was made for or the ones the customer
+   chose first, then oldest first) and
    receipted in the same transaction; the apps above payments are told (`hooks`), which is
    how a monthly charge's outcome reaches its dunning (`billing.dunning`).
 4. An attempt without a sure answer (a time-out, a pending capture) keeps its amount
@@ -41,6 +42,7 @@ from .audit import (
     PAYMENT_SUCCEEDED_LATE,
     PAYMENT_UNAPPLIED,
 )
+from .chosen import chosen_order
 from .gateway import Unanswered, card_gateway, gateway_ask
 from .gateways.base import BrowserConfirmedCards, GatewayResult, Outcome
 from .locks import attempt_lock, payment_lock
@@ -228,18 +230,27 @@ def _payment_data(payment: Payment) -> dict[str, str]:
 
 def _apply(payment: Payment) -> None:
     """Apply a succeeded payment to the account's open invoices in its currency: the invoice
-    it was made for first (`pay_first`), then oldest first; the caller holds the account's
+    it was made for first (`pay_first`), then the ones the customer chose, in the order
+    shown (`chosen_invoices`), then oldest first; the caller holds the account's
     lock. Whatever is left over (the balance shrank while the gateway answered) is refunded
     by a worker after the commit."""
     # The account's lock serialises every payment of the account, so the open invoices are
     # read in the order they are paid and each is locked only when it is paid
     # (`invoice_apply_payment`): a payment costs the same however many invoices are open.
+    # The chosen invoices are checked again here, under the lock: one paid meanwhile (or no
+    # longer the account's, or in another currency) is simply not among the open ones.
+    first = [payment.pay_first_id] if payment.pay_first_id else []
+    ranked = [*first, *(pk for pk in chosen_order(payment.chosen_invoices) if pk not in first)]
+    position = Case(
+        *(When(pk=pk, then=Value(rank)) for rank, pk in enumerate(ranked)),
+        default=Value(len(ranked)),
+    )
     open_invoices = (
         Invoice.objects.filter(
             account=payment.account, currency=payment.currency, state=Invoice.State.OPEN
         )
-        .annotate(is_first=Case(When(pk=payment.pay_first_id, then=Value(0)), default=Value(1)))
-        .order_by("is_first", "issue_date", "pk")
+        .annotate(position=position)
+        .order_by("position", "issue_date", "pk")
     )
     left = payment.amount
     while left > 0:

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Account, PostalAddress
 
 from .card_checks import BillingAddress
+from .chosen import chosen_ids_parse, chosen_invoices_check
 from .errors import PaymentError
 from .models import PaymentMethod
 from .one_time import validate_amount
@@ -103,7 +104,8 @@ FORM_EXPIRED = _("This form has expired. Reload the page and try again.")
 
 class PaymentForm(forms.Form):
     """Payment Amount: above zero, in the currency's exponent, at most the balance. The key
-    makes a resubmitted form (a double click, a refresh, a replay) the same payment."""
+    makes a resubmitted form (a double click, a refresh, a replay) the same payment. The
+    chosen invoices, if any, must be open charges of the account in the form's currency."""
 
     amount = forms.DecimalField(label=_("Payment Amount"), max_digits=18)
     currency = forms.CharField(
@@ -126,11 +128,20 @@ class PaymentForm(forms.Form):
         },
     )
 
+    # The invoices the customer chose to pay first, in order ("3,7"): `payments.chosen`.
+    invoices = forms.CharField(widget=forms.HiddenInput, required=False, max_length=1400)
+
     def __init__(self, *args: Any, account: Account, currencies: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.account = account
         self.currencies = currencies
         self.fields["amount"].widget.attrs.update({"inputmode": "decimal", "autocomplete": "off"})
+
+    def clean_invoices(self) -> list[int]:
+        try:
+            return chosen_ids_parse([self.cleaned_data.get("invoices") or ""])
+        except PaymentError as error:
+            raise forms.ValidationError(str(error), code="invoices") from error
 
     def clean_currency(self) -> str:
         currency: str = self.cleaned_data["currency"]
@@ -141,6 +152,13 @@ class PaymentForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         amount, currency = cleaned.get("amount"), cleaned.get("currency")
+        chosen = cleaned.get("invoices")
+        if chosen and currency:
+            try:
+                chosen_invoices_check(account=self.account, ids=chosen, currency=currency)
+            except PaymentError as error:
+                self.add_error(None, str(error))
+                return cleaned
         if amount is not None and currency:
             try:
                 validate_amount(account=self.account, amount=amount, currency=currency)

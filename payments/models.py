@@ -225,7 +225,8 @@ class Payment(PostalAddress):
     """Money a customer paid (or tried to pay): by a one-time card, PayPal or the card on file.
 
     Once it succeeded its amount is applied to the account's open invoices, the one it was
-    made for first (`pay_first`), then oldest first (`PaymentAllocation`), and it is never
+    made for first (`pay_first`), then those the customer chose (`chosen_invoices`), then
+    oldest first (`PaymentAllocation`), and it is never
     changed again; a refund is a `PaymentRefund`.
     A one-time card leaves nothing here but its brand, last four digits, the gateway's
     fingerprint of it and the gateway's reference; the address is the card's billing
@@ -292,6 +293,13 @@ class Payment(PostalAddress):
         blank=True,
         related_name="+",
         verbose_name=_("paid first"),
+    )
+    # The invoices the customer chose to pay ("Pay selected", "Pay this invoice"), their
+    # ids in the order shown: paid first, in that order, then oldest first for the rest.
+    # Recorded when the payment is created, so that whoever applies it (the request, the
+    # settler of a lost answer, PayPal's capture) pays them; checked again then.
+    chosen_invoices = models.JSONField(
+        _("chosen invoices"), default=list, blank=True, db_default=[]
     )
     brand = models.CharField(_("brand"), max_length=20, blank=True)
     last4 = models.CharField(_("last four digits"), max_length=4, blank=True)

@@ -3,7 +3,8 @@
 Every payment follows the life in `payments.core`: lock the account, check the amount
 against what is owed less what is already being paid, record the payment and its gateway
 attempt, commit; call the gateway with no lock held; then record the outcome once and, for a
-success, apply the amount to the open invoices, oldest first, in the same transaction.
+success, apply the amount to the open invoices in the same transaction: the invoices the
+customer chose first (`invoices`, in the order shown: `payments.chosen`), then oldest first.
 A one-time card is never stored and never becomes a payment method.
 """
 
@@ -34,6 +35,7 @@ from .card_checks import (
     check_card_attempts,
     lock_and_check_card_attempts,
 )
+from .chosen import chosen_invoices_check
 from .core import (
     attempt_keep_reference,
     attempt_start,
@@ -135,8 +137,17 @@ def _create(**fields: Any) -> Payment | None:
         method=payment.method,
         amount=str(payment.amount),
         currency=payment.currency,
+        **({"invoices": payment.chosen_invoices} if payment.chosen_invoices else {}),
     )
     return payment
+
+
+def _chosen(*, account: Account, invoices: list[int] | None, currency: str) -> list[int]:
+    """The chosen invoices' ids to record on the payment, checked under the account's lock:
+    each an open charge of the account in the payment's currency (PaymentError if not)."""
+    if not invoices:
+        return []
+    return chosen_invoices_check(account=account, ids=invoices, currency=currency).ids
 
 
 # Paying by card --------------------------------------------------------------------------------
@@ -169,6 +180,7 @@ def payment_pay_by_card(
     key: str,
     address: BillingAddress,
     eu_supported: bool = False,
+    invoices: list[int] | None = None,
     ip: str | None = None,
 ) -> Payment:
     """Charge a one-time card (its single-use token) and apply the amount at once.
@@ -208,8 +220,10 @@ def payment_pay_by_card(
         if existing is not None:
             return existing
         lock_and_check_card_attempts(account=account, user=by, ip=ip, fingerprint=card.fingerprint)
+        chosen = _chosen(account=account, invoices=invoices, currency=currency)
         validate_amount(account=account, amount=amount, currency=currency)
         payment = _create(
+            chosen_invoices=chosen,
             account=account,
             key=key,
             method=Payment.Method.CARD,
@@ -275,6 +289,7 @@ def payment_pay_by_card_on_file(
     amount: Decimal,
     currency: str,
     key: str,
+    invoices: list[int] | None = None,
     ip: str | None = None,
 ) -> Payment:
     """Charge the account's verified card on file once for `amount` and apply it at once.
@@ -300,8 +315,10 @@ def payment_pay_by_card_on_file(
         method = PaymentMethod.objects.get(pk=payment_method.pk)
         if method.state != PaymentMethod.State.VERIFIED or not method.credential:
             raise PaymentError(_("This card cannot be charged. Pay with another card or PayPal."))
+        chosen = _chosen(account=account, invoices=invoices, currency=currency)
         validate_amount(account=account, amount=amount, currency=currency)
         payment = _create(
+            chosen_invoices=chosen,
             account=account,
             key=key,
             method=Payment.Method.CARD_ON_FILE,
@@ -362,6 +379,7 @@ def payment_card_start(
     key: str,
     address: BillingAddress,
     eu_supported: bool = False,
+    invoices: list[int] | None = None,
     ip: str | None = None,
 ) -> CardPaymentStart:
     """Pay with Credit Card, with a processor whose card fields confirm in the browser: the
@@ -387,8 +405,10 @@ def payment_card_start(
         if existing is not None:
             return _card_payment_resume(gateway, existing)
         lock_and_check_card_attempts(account=account, user=by, ip=ip)
+        chosen = _chosen(account=account, invoices=invoices, currency=currency)
         validate_amount(account=account, amount=amount, currency=currency)
         payment = _create(
+            chosen_invoices=chosen,
             account=account,
             key=key,
             method=Payment.Method.CARD,
@@ -568,6 +588,7 @@ def payment_paypal_start(
     key: str,
     return_url: str,
     cancel_url: str,
+    invoices: list[int] | None = None,
     ip: str | None = None,
 ) -> PayPalStart:
     """Create a PayPal order for `amount` (decided here, never by the browser) and give the
@@ -586,8 +607,10 @@ def payment_paypal_start(
                     _("PayPal does not take payments in %(currency)s. Pay by card.")
                     % {"currency": currency}
                 )
+            chosen = _chosen(account=account, invoices=invoices, currency=currency)
             validate_amount(account=account, amount=amount, currency=currency)
             payment = _create(
+                chosen_invoices=chosen,
                 account=account,
                 key=key,
                 method=Payment.Method.PAYPAL,

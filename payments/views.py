@@ -26,6 +26,12 @@ from accounts.current import AccountRequest, account_required
 from .card_checks import BillingAddress
 from .card_fields import card_confirmation_html
 from .cards import payment_method_add, payment_method_remove, payment_method_set_monthly
+from .chosen import (
+    ChosenInvoiceNotFound,
+    ChosenInvoices,
+    chosen_ids_parse,
+    chosen_invoices_check,
+)
 from .core import new_key
 from .errors import PaymentError, PaymentMethodError, TooManyAttempts
 from .forms import AddCardForm, CardPaymentForm, PaymentForm
@@ -87,11 +93,13 @@ def _too_many_attempts(
     *,
     amount: Decimal | None = None,
     currency: str = "",
+    invoices: list[int] | None = None,
 ) -> HttpResponse:
     """Past the card-testing limits: why, and the ways to pay that are still open (PayPal,
     and the verified card on file, which the limits do not concern), for `amount` (what the
-    customer was paying; else what is payable)."""
+    customer was paying; else what is payable) and the invoices they chose."""
     account = request.account
+    chosen = _chosen_or_none(request, invoices or [], currency)
     owed = amounts_owed(account)
     if currency not in owed:
         currency = next(iter(owed), account.currency)
@@ -111,6 +119,7 @@ def _too_many_attempts(
             "paypal_key": new_key(),
             "saved_card": card_on_file_for_payment(account) if can_pay else None,
             "saved_card_key": new_key(),
+            "chosen": chosen,
         },
         status=429,
     )
@@ -236,6 +245,40 @@ def _get_payment(request: AccountRequest, pk: int) -> Payment:
     )
 
 
+def _chosen_or_none(
+    request: AccountRequest, ids: list[int], currency: str | None = None
+) -> ChosenInvoices | None:
+    """The chosen invoices to show again with a form sent back (its own errors say what
+    was wrong with them), or None."""
+    if not ids:
+        return None
+    try:
+        return chosen_invoices_check(account=request.account, ids=ids, currency=currency or None)
+    except PaymentError:
+        return None
+
+
+def _posted_chosen(form: PaymentForm) -> list[int]:
+    try:
+        return chosen_ids_parse([str(form.data.get("invoices") or "")])
+    except PaymentError:
+        return []
+
+
+def _chosen_of_link(request: AccountRequest) -> tuple[ChosenInvoices | None, str]:
+    """The invoices chosen with "Pay selected" or "Pay this invoice" (`?invoice=3&invoice=7`),
+    or why they cannot be paid. Another account's invoice is a 404."""
+    values = request.GET.getlist("invoice")
+    if not values:
+        return None, ""
+    try:
+        return chosen_invoices_check(account=request.account, ids=chosen_ids_parse(values)), ""
+    except ChosenInvoiceNotFound as error:
+        raise Http404 from error
+    except PaymentError as error:
+        return None, str(error)
+
+
 def _payment_page(
     request: AccountRequest,
     *,
@@ -246,8 +289,15 @@ def _payment_page(
 ) -> HttpResponse:
     account = request.account
     owed = amounts_owed(account)
+    chosen, chosen_error = (None, "") if form is not None else _chosen_of_link(request)
+    if form is not None:
+        chosen = _chosen_or_none(request, _posted_chosen(form), form.data.get("currency"))
+    if chosen_error:
+        status = 400
     currency = (
-        form.data.get("currency") if form is not None else request.GET.get("currency")
+        chosen.currency
+        if chosen is not None
+        else (form.data.get("currency") if form is not None else request.GET.get("currency"))
     ) or ""
     if currency not in owed:
         currency = next(iter(owed), account.currency)
@@ -255,12 +305,18 @@ def _payment_page(
     in_flight = amount_in_flight(account, currency) if owed else Decimal(0)
     awaiting = amount_awaiting_confirmation(account, currency) if in_flight else Decimal(0)
     if can_pay and form is None:
-        # What is owed less what is already being paid: the most a payment may be now.
+        # What is owed less what is already being paid: the most a payment may be now; for
+        # chosen invoices, what they owe together.
         payable = max(owed[currency] - in_flight, Decimal(0))
         form = PaymentForm(
             account=account,
             currencies=list(owed),
-            initial={"amount": payable, "currency": currency, "key": new_key()},
+            initial={
+                "amount": chosen.total if chosen is not None else payable,
+                "currency": currency,
+                "key": new_key(),
+                "invoices": chosen.as_field() if chosen is not None else "",
+            },
         )
         card_form = CardPaymentForm(account=account, initial={"country": account.country})
     elif form is not None:
@@ -303,6 +359,9 @@ def _payment_page(
             "awaiting_confirmation": awaiting,
             "paypal": paypal_accepts(currency),
             "can_pay": can_pay,
+            "saved_card": card_on_file_for_payment(account) if can_pay else None,
+            "chosen": chosen,
+            "chosen_error": chosen_error,
             "form": form,
             "card_form": card_form,
             "declined": declined,
@@ -349,6 +408,7 @@ def payment_page(request: AccountRequest) -> HttpResponse:
                 error,
                 amount=form.cleaned_data["amount"],
                 currency=form.cleaned_data["currency"],
+                invoices=form.cleaned_data["invoices"],
             )
         except PaymentError as error:
             form.add_error(None, str(error))
@@ -369,6 +429,7 @@ def _pay_by_card(request: AccountRequest, form: PaymentForm, card_form: CardPaym
         address=card_form.billing_address(),
         eu_supported=card_form.cleaned_data["eu_supported"],
         ip=client_address(request),
+        invoices=form.cleaned_data["invoices"],
     )
 
 
@@ -439,11 +500,16 @@ def card_payment_start(request: AccountRequest) -> JsonResponse:
             address=card_form.billing_address(),
             eu_supported=card_form.cleaned_data["eu_supported"],
             ip=client_address(request),
+            invoices=form.cleaned_data["invoices"],
         )
     except TooManyAttempts as error:
         # The card fields show the message and go to the page of the other ways to pay.
         query = urlencode(
-            {"amount": form.cleaned_data["amount"], "currency": form.cleaned_data["currency"]}
+            {
+                "amount": form.cleaned_data["amount"],
+                "currency": form.cleaned_data["currency"],
+                "invoices": ",".join(str(pk) for pk in form.cleaned_data["invoices"]),
+            }
         )
         return JsonResponse(
             {"error": str(error), "elsewhere": reverse("payments:too_many") + "?" + query},
@@ -467,18 +533,24 @@ def too_many_attempts(request: AccountRequest) -> HttpResponse:
         amount = None
     if amount is not None and not amount.is_finite():
         amount = None
+    try:
+        invoices = chosen_ids_parse([request.GET.get("invoices", "")])
+    except PaymentError:
+        invoices = []
     return _too_many_attempts(
         request,
         TooManyAttempts(),
         amount=amount,
         currency=request.GET.get("currency", ""),
+        invoices=invoices,
     )
 
 
 @require_POST
 @account_required
 def card_on_file_pay(request: AccountRequest) -> HttpResponse:
-    """Pay once with the verified card on file (offered where a new card cannot be tried)."""
+    """Pay once with the verified card on file: the Payments page's first choice (and the
+    way left where a new card cannot be tried). The card is charged, never changed."""
     _require_pay_role(request)
     account = request.account
     replayed = _replayed(request)
@@ -500,6 +572,7 @@ def card_on_file_pay(request: AccountRequest) -> HttpResponse:
             currency=form.cleaned_data["currency"],
             key=form.cleaned_data["key"],
             ip=client_address(request),
+            invoices=form.cleaned_data["invoices"],
         )
     except PaymentError as error:
         form.add_error(None, str(error))
@@ -571,6 +644,7 @@ def paypal_start(request: AccountRequest) -> HttpResponse:
             return_url=request.build_absolute_uri(reverse("payments:paypal_return")),
             cancel_url=request.build_absolute_uri(reverse("payments:paypal_cancel")),
             ip=client_address(request),
+            invoices=form.cleaned_data["invoices"],
         )
     except PaymentError as error:
         form.add_error(None, str(error))

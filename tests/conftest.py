@@ -342,6 +342,7 @@ def pay_by_card(card_token: TokenFn) -> Callable[..., Payment]:
         currency: str | None = None,
         token: str | None = None,
         key: str | None = None,
+        invoices: list[int] | None = None,
     ) -> Payment:
         return payment_pay_by_card(
             account=account,
@@ -351,6 +352,7 @@ def pay_by_card(card_token: TokenFn) -> Callable[..., Payment]:
             currency=currency or account.currency,
             key=key or new_key(),
             address=BillingAddress.of_account(account),
+            invoices=invoices,
         )
 
     return _pay

@@ -34,7 +34,7 @@ def test_customer_reads_invoices_filters_them_and_drills_into_an_item(
     page.get_by_role("button", name="Filter").click()
     rows = page.get_by_test_id("invoice-table").locator("tbody tr")
     expect(rows.first).to_be_visible()
-    for row_type in rows.locator("td:nth-child(3)").all_inner_texts():
+    for row_type in rows.locator("td[data-label='Type']").all_inner_texts():
         assert row_type == "Recurring"
 
     rows.first.get_by_role("link").first.click()
@@ -68,7 +68,7 @@ def test_the_same_journey_in_chinese(page: Page, demo: Account) -> None:
 
     page.get_by_label("信用值").check()
     page.get_by_role("button", name="筛选").click()
-    for row_type in table.locator("tbody td:nth-child(3)").all_inner_texts():
+    for row_type in table.locator("tbody td[data-label='发票类型']").all_inner_texts():
         assert row_type == "信用值"
 
     page.get_by_label("周期性").check()

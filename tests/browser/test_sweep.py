@@ -62,6 +62,8 @@ class Site:
     invoice_with_items: int
     item_with_details: int
     credit_invoice: int
+    # Open USD invoices to choose on the Payments page ("Pay selected").
+    open_invoices: tuple[int, ...]
     succeeded_payment: int
     declined_payment: int
     invitation_for_new_user: str
@@ -156,6 +158,13 @@ def site(
                     invoice_with_items=item.invoice_id,
                     item_with_details=item.pk,
                     credit_invoice=credit.pk,
+                    open_invoices=tuple(
+                        Invoice.objects.filter(
+                            account=account, currency="USD", state=Invoice.State.OPEN
+                        )
+                        .order_by("-issue_date", "-pk")
+                        .values_list("pk", flat=True)[:2]
+                    ),
                     succeeded_payment=succeeded.pk,
                     declined_payment=_declined_payment(account, demo).pk,
                     invitation_for_new_user=_invitation_path(
@@ -289,6 +298,11 @@ def _signed_in_pages(sweep: Sweep, site: Site) -> None:
     detail = f"/billing/invoices/{site.invoice_with_items}/"
     sweep.go(f"{detail}?expand={site.item_with_details}", "invoice with an item expanded")
     sweep.go(f"/billing/invoices/{site.credit_invoice}/", "credit invoice")
+
+    sweep.go("/billing/invoices/?status=overdue", "invoices, overdue only")
+    chosen = "&".join(f"invoice={pk}" for pk in site.open_invoices)
+    sweep.go(f"/payments/?{chosen}", "payments, chosen invoices")
+    sweep.go("/payments/?invoice=abc", "payments, chosen invoices unreadable")
 
     sweep.go("/payments/", "payments")
     page.locator("#id_amount").fill("0")
