@@ -40,6 +40,9 @@ class CurrencySummary:
     currency: str
     balance: Decimal = Decimal(0)
     next_charges: Decimal = Decimal(0)
+    # Unapplied credit (Credits with value left), as a positive amount; it is already part
+    # of `balance` and pays the next charges.
+    credit_available: Decimal = Decimal(0)
 
     @property
     def estimated_next_balance(self) -> Decimal:
@@ -64,13 +67,20 @@ def billing_summary(account: Account, today: date) -> BillingSummary:
     balances = (
         Invoice.objects.filter(account=account)
         .values("currency")
-        .annotate(balance=Sum("balance"), last_recurring=Max("issue_date", filter=_recurring()))
+        .annotate(
+            # Before `balance`, which names the sum from here on.
+            credit=Sum("balance", filter=Q(state=Invoice.State.CREDIT_AVAILABLE)),
+            balance=Sum("balance"),
+            last_recurring=Max("issue_date", filter=_recurring()),
+        )
         .order_by("currency")
     )
     previous: date | None = None
     for row in balances:
         per_currency[row["currency"]] = CurrencySummary(
-            currency=row["currency"], balance=round_money(row["balance"], row["currency"])
+            currency=row["currency"],
+            balance=round_money(row["balance"], row["currency"]),
+            credit_available=round_money(-(row["credit"] or 0), row["currency"]),
         )
         if row["last_recurring"] and (previous is None or row["last_recurring"] > previous):
             previous = row["last_recurring"]

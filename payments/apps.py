@@ -17,4 +17,5 @@ class PaymentsConfig(AppConfig):
 
         checks.register()
         hooks.on_billing_summary(sections.billing_summary_section)
+        hooks.on_statement_payments(sections.statement_payment_refs)
         register_attachment_provider("payments.receipt_pdf", receipt_pdf_attachment)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from accounts.current import AccountRequest
+from invoices.hooks import PaymentRef
 
+from .models import PaymentAllocation
 from .selectors import monthly_payment_method
 
 
@@ -16,3 +19,20 @@ def billing_summary_section(request: AccountRequest) -> str:
         {"method": monthly_payment_method(request.account)},
         request=request,
     )
+
+
+def statement_payment_refs(allocation_ids: list[int]) -> dict[int, PaymentRef]:
+    """For the account statement: the payment (its receipt number, how it was paid, its
+    page) that each of these invoices allocations came from, in one query."""
+    links = PaymentAllocation.objects.filter(allocation_id__in=allocation_ids).select_related(
+        "payment"
+    )
+    refs: dict[int, PaymentRef] = {}
+    for link in links:
+        payment = link.payment
+        refs[link.allocation_id] = PaymentRef(
+            key=f"payment:{payment.pk}",
+            label=f"{payment.receipt_number} · {payment.method_label}",
+            url=reverse("payments:detail", args=[payment.pk]),
+        )
+    return refs
