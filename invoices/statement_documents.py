@@ -27,7 +27,7 @@ from .documents import (
 )
 from .models import StatementDocument
 from .money import quantum
-from .statements import Statement, account_statement
+from .statements import Statement, account_statement, present_statement
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ def statement_pdf_html(statement: Statement, language: str) -> str:
     """The HTML that WeasyPrint turns into the statement's PDF, in `language`."""
     account = statement.account
     with translation.override(language):
+        present_statement(statement)
         return render_to_string(
             STATEMENT_TEMPLATE,
             {
@@ -128,12 +129,13 @@ def statement_document_render(*, document_id: int) -> StatementDocument:
         ):
             return document
         try:
-            statement = account_statement(
-                account=document.account,
-                currency=document.currency,
-                start=document.period_start,
-                end=document.period_end,
-            )
+            with translation.override(document.language):
+                statement = account_statement(
+                    account=document.account,
+                    currency=document.currency,
+                    start=document.period_start,
+                    end=document.period_end,
+                )
             rendered = render_pdf(statement_pdf_html(statement, document.language))
         except Exception:
             logger.exception("Could not render statement document %s.", document.pk)

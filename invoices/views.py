@@ -42,7 +42,12 @@ from .statement_documents import (
     statement_document_request,
     statement_filename,
 )
-from .statements import Statement, account_statement, statement_currencies
+from .statements import (
+    Statement,
+    account_statement,
+    present_statement,
+    statement_currencies,
+)
 
 
 def _get_invoice(request: AccountRequest, pk: int) -> Invoice:
@@ -201,12 +206,14 @@ def _statement_form(request: AccountRequest, data: QueryDict) -> StatementForm:
 def _statement(request: AccountRequest, form: StatementForm) -> Statement | None:
     if not form.is_valid():
         return None
-    return account_statement(
+    statement = account_statement(
         account=request.account,
         currency=form.cleaned_data["currency"],
         start=form.cleaned_data["start"],
         end=form.cleaned_data["end"],
     )
+    invoice_url = reverse("invoices:detail", args=[0]).removesuffix("0/")
+    return present_statement(statement, invoice_url=invoice_url)
 
 
 def _params(start: date, end: date, currency: str) -> dict[str, str]:
