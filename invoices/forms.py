@@ -45,3 +45,24 @@ class InvoiceFilterForm(forms.Form):
         if start and end and start > end:
             self.add_error("date_to", _("The end date is before the start date."))
         return cleaned
+
+
+class StatementForm(forms.Form):
+    """The statement's period and currency; the currencies are the account's."""
+
+    start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    currency = forms.ChoiceField(label=_("Currency"))
+
+    def __init__(self, *args: Any, currencies: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["currency"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(c, c) for c in currencies]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end and start > end:
+            self.add_error("end", _("The end date is before the start date."))
+        return cleaned

@@ -7,12 +7,14 @@ Invoices page prints what each returns, in the order registered.
 The app that takes payments also registers where chosen invoices are paid
 (`on_pay_invoices`): the URL of its page, or "" for a user who may not pay. The Invoices
 list's "Pay selected" and an invoice's "Pay this invoice" send the invoices' ids there as
-`?invoice=<id>&invoice=<id>`, in the order shown.
+`?invoice=<id>&invoice=<id>`, in the order shown. Payments also names the payment behind
+each allocation on the account statement (`on_statement_payments`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -64,3 +66,37 @@ def pay_invoices_url(request: AccountRequest) -> str:
     """Where the invoices the user chose are paid, or "" (nobody takes payments, or the user
     may not pay)."""
     return next((url for provider in _pay_url if (url := provider(request))), "")
+
+
+# The statement's payment lines ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaymentRef:
+    """How the app that owns payments names the payment an allocation came from: `key` is
+    the same for every allocation of one payment, `label` is printed (a receipt number),
+    `url` is its page ("" for none)."""
+
+    key: str
+    label: str
+    url: str = ""
+
+
+PaymentRefs = Callable[[list[int]], dict[int, PaymentRef]]
+
+_payment_refs: list[PaymentRefs] = []
+
+
+def on_statement_payments(lookup: PaymentRefs) -> PaymentRefs:
+    _payment_refs.append(lookup)
+    return lookup
+
+
+def statement_payment_refs(allocation_ids: list[int]) -> dict[int, PaymentRef]:
+    """The payment of each allocation id that a registered app knows (one query each)."""
+    found: dict[int, PaymentRef] = {}
+    if not allocation_ids:
+        return found
+    for lookup in _payment_refs:
+        found.update(lookup(allocation_ids))
+    return found

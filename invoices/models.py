@@ -491,3 +491,56 @@ class SellerTaxCountry(models.Model):
 
     def __str__(self) -> str:
         return self.country
+
+
+class StatementDocument(models.Model):
+    """The PDF of an account statement in one language, rendered by a worker and stored.
+
+    `input_hash` is the statement's digest when it was asked for (its lines, balances and
+    aging, the template's version): the page offers the stored file while it still matches.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Being prepared")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        related_name="statement_documents",
+        verbose_name=_("account"),
+    )
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES)
+    period_start = models.DateField(_("period start"))
+    period_end = models.DateField(_("period end"))
+    language = models.CharField(_("language"), max_length=10)
+    input_hash = models.CharField(_("input hash"), max_length=64)
+    state = models.CharField(
+        _("state"), max_length=16, choices=State.choices, default=State.PENDING
+    )
+    file = models.FileField(_("file"), max_length=255, blank=True)
+    pages = models.PositiveIntegerField(_("pages"), default=0)
+    size = models.PositiveIntegerField(_("size (bytes)"), default=0)
+    requested_by = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    rendered_at = models.DateTimeField(_("rendered"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("statement document")
+        verbose_name_plural = _("statement documents")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "input_hash"], name="statement_document_per_digest"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.currency} {self.period_start}–{self.period_end}"

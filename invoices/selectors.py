@@ -69,6 +69,9 @@ class CurrencySummary:
     next_charges: Decimal = Decimal(0)
     # What open charges past their due date still owe.
     overdue: Decimal = Decimal(0)
+    # Unapplied credit (Credits with value left), as a positive amount; it is already part
+    # of `balance` and pays the next charges.
+    credit_available: Decimal = Decimal(0)
 
     @property
     def estimated_next_balance(self) -> Decimal:
@@ -96,6 +99,8 @@ def billing_summary(account: Account, today: date) -> BillingSummary:
         .values("currency")
         .annotate(
             overdue=Sum("balance", filter=Q(state=Invoice.State.OPEN, due_date__lt=today)),
+            # Before `balance`, which names the sum from here on.
+            credit=Sum("balance", filter=Q(state=Invoice.State.CREDIT_AVAILABLE)),
             balance=Sum("balance"),
             last_recurring=Max("issue_date", filter=_recurring()),
         )
@@ -107,6 +112,7 @@ def billing_summary(account: Account, today: date) -> BillingSummary:
             currency=row["currency"],
             balance=round_money(row["balance"], row["currency"]),
             overdue=round_money(row["overdue"] or 0, row["currency"]),
+            credit_available=round_money(-(row["credit"] or 0), row["currency"]),
         )
         if row["last_recurring"] and (previous is None or row["last_recurring"] > previous):
             previous = row["last_recurring"]

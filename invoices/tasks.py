@@ -8,6 +8,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from .documents import invoice_documents_missing, invoice_documents_render
+from .statement_documents import statement_document_render
 
 
 @shared_task(name="invoices.invoice_documents_render", acks_late=True)
@@ -36,3 +37,9 @@ def _former_render_pdf(invoice_id: int) -> int:
 @shared_task(name="invoices.render_missing_documents")
 def _former_render_missing_documents(days: int = 7) -> int:
     return int(invoice_documents_missing_task(days))
+
+
+@shared_task(name="invoices.statement_document_render", acks_late=True)
+def statement_document_render_task(document_id: int) -> str:
+    """Render and store the PDF of an account statement; returns its state."""
+    return str(statement_document_render(document_id=document_id).state)

@@ -2,17 +2,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import FileResponse, Http404, HttpResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.current import AccountRequest, account_required
 
@@ -24,10 +26,12 @@ from .documents import (
     stored_document,
 )
 from .einvoice import xml_filename
-from .forms import InvoiceFilterForm
+from .forms import InvoiceFilterForm, StatementForm
 from .hooks import billing_summary_sections, pay_invoices_url
-from .models import Invoice, InvoiceDocument
+from .models import Invoice, InvoiceDocument, StatementDocument
+from .money import round_money
 from .presenters import present_rows
+from .preview import next_invoice_preview
 from .selectors import (
     billing_summary,
     invoice_item_row,
@@ -36,6 +40,18 @@ from .selectors import (
     invoices_for_list,
 )
 from .spend import spend_charts
+from .statement_documents import (
+    statement_csv,
+    statement_document_find,
+    statement_document_request,
+    statement_filename,
+)
+from .statements import (
+    Statement,
+    account_statement,
+    present_statement,
+    statement_currencies,
+)
 from .status import InvoiceStatus, invoice_status
 from .vat import vat_breakdown
 
@@ -230,3 +246,163 @@ def _csv_response(lines: Iterator[str], filename: str) -> StreamingHttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "private, no-cache"
     return response
+
+
+# The account statement --------------------------------------------------------------------
+
+
+def _statement_form(request: AccountRequest, data: QueryDict) -> StatementForm:
+    currencies = statement_currencies(request.account)
+    if not {"start", "end", "currency"} & set(data):
+        today = timezone.localdate()
+        start = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+        start = (start - timedelta(days=1)).replace(day=1)
+        data = QueryDict(mutable=True)
+        data.update(_params(start, today, currencies[0]))
+    return StatementForm(data, currencies=currencies)
+
+
+def _statement(request: AccountRequest, form: StatementForm) -> Statement | None:
+    if not form.is_valid():
+        return None
+    statement = account_statement(
+        account=request.account,
+        currency=form.cleaned_data["currency"],
+        start=form.cleaned_data["start"],
+        end=form.cleaned_data["end"],
+    )
+    invoice_url = reverse("invoices:detail", args=[0]).removesuffix("0/")
+    return present_statement(statement, invoice_url=invoice_url)
+
+
+def _params(start: date, end: date, currency: str) -> dict[str, str]:
+    return {"start": start.isoformat(), "end": end.isoformat(), "currency": currency}
+
+
+def _statement_query(statement: Statement) -> str:
+    return urlencode(_params(statement.start, statement.end, statement.currency))
+
+
+@require_GET
+@account_required
+def statement_view(request: AccountRequest) -> HttpResponse:
+    """Account > Billing > Statement: a period's lines with the running balance, the closing
+    balance, and the aging of what is open at the end; a bad period explains itself."""
+    form = _statement_form(request, request.GET)
+    return _statement_page(request, form, _statement(request, form))
+
+
+def _statement_page(
+    request: AccountRequest, form: StatementForm, statement: Statement | None
+) -> HttpResponse:
+    document = statement_document_find(statement, request.LANGUAGE_CODE) if statement else None
+    return render(
+        request,
+        "invoices/statement.html",
+        {
+            "section": "statement",
+            "form": form,
+            "statement": statement,
+            "document": document,
+            "query": _statement_query(statement) if statement else "",
+            "params": _params(statement.start, statement.end, statement.currency)
+            if statement
+            else {},
+        },
+        status=200 if statement or not form.is_bound else 400,
+    )
+
+
+@require_GET
+@account_required
+def statement_csv_view(request: AccountRequest) -> HttpResponse | StreamingHttpResponse:
+    """The statement as CSV, in the reader's language; a bad period shows the page."""
+    form = _statement_form(request, request.GET)
+    statement = _statement(request, form)
+    if statement is None:
+        return _statement_page(request, form, None)
+    filename = f"statement-{statement.currency}-{statement.start}-{statement.end}.csv"
+    return _csv_response(statement_csv(statement), filename)
+
+
+@require_POST
+@account_required
+def statement_pdf_request(request: AccountRequest) -> HttpResponse:
+    """Ask a worker for the statement's PDF in the reader's language, then back to the
+    statement, which says it is being prepared and offers it once ready."""
+    form = _statement_form(request, request.POST)
+    statement = _statement(request, form)
+    if statement is None:
+        return _statement_page(request, form, None)
+    document = statement_document_request(
+        statement=statement, language=request.LANGUAGE_CODE, by=request.user
+    )
+    if request.headers.get("HX-Request"):
+        return _statement_pdf_panel(request, document)
+    url = reverse("invoices:statement") + "?" + _statement_query(statement)
+    return redirect(url + "#statement-pdf")
+
+
+def _get_statement_document(request: AccountRequest, pk: int) -> StatementDocument:
+    return get_object_or_404(StatementDocument, pk=pk, account=request.account)
+
+
+def _statement_pdf_panel(request: AccountRequest, document: StatementDocument) -> HttpResponse:
+    params = _params(document.period_start, document.period_end, document.currency)
+    return render(
+        request,
+        "invoices/partials/statement_pdf.html",
+        {"document": document, "query": urlencode(params), "params": params},
+    )
+
+
+@require_GET
+@account_required
+def statement_pdf_status(request: AccountRequest, pk: int) -> HttpResponse:
+    """The PDF panel alone: what htmx asks for while the worker renders."""
+    return _statement_pdf_panel(request, _get_statement_document(request, pk))
+
+
+@require_GET
+@account_required
+def statement_pdf(request: AccountRequest, pk: int) -> FileResponse:
+    """The stored PDF of a statement; one still being prepared (or another account's) is a
+    404."""
+    document = _get_statement_document(request, pk)
+    if document.state != StatementDocument.State.READY or not document.file:
+        raise Http404
+    try:
+        handle = document.file.open("rb")
+    except FileNotFoundError:
+        raise Http404 from None
+    response = FileResponse(
+        handle,
+        content_type="application/pdf",
+        as_attachment=False,
+        filename=statement_filename(document),
+    )
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+# The next invoice ---------------------------------------------------------------------------
+
+
+@require_GET
+@account_required
+def next_invoice(request: AccountRequest) -> HttpResponse:
+    """An estimate of the next billing day's invoices, as the billing run would issue them."""
+    preview = next_invoice_preview(account=request.account, today=timezone.localdate())
+    summary = billing_summary(request.account, timezone.localdate())
+    current = next((line for line in summary.currencies if line.currency == preview.currency), None)
+    balance = current.balance if current else Decimal(0)
+    return render(
+        request,
+        "invoices/next_invoice.html",
+        {
+            "section": "invoices",
+            "preview": preview,
+            "current_balance": balance,
+            "estimated_next_balance": round_money(balance + preview.total, preview.currency),
+        },
+    )

@@ -24,4 +24,5 @@ class PaymentsConfig(AppConfig):
         hooks.on_billing_summary(sections.billing_summary_section)
         hooks.on_tax_evidence(monthly_card_country)
         hooks.on_pay_invoices(sections.pay_invoices_url)
+        hooks.on_statement_payments(sections.statement_payment_refs)
         register_attachment_provider("payments.receipt_pdf", receipt_pdf_attachment)

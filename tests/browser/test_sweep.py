@@ -286,6 +286,10 @@ def _signed_out_pages(sweep: Sweep, site: Site, *, slug: str) -> None:
     sweep.check("card data refused")
 
 
+def _today() -> str:
+    return timezone.localdate().isoformat()
+
+
 def _signed_in_pages(sweep: Sweep, site: Site) -> None:
     page = sweep.page
     sweep.sign_in(DEMO_EMAIL, DEMO_PASSWORD)
@@ -298,6 +302,12 @@ def _signed_in_pages(sweep: Sweep, site: Site) -> None:
     detail = f"/billing/invoices/{site.invoice_with_items}/"
     sweep.go(f"{detail}?expand={site.item_with_details}", "invoice with an item expanded")
     sweep.go(f"/billing/invoices/{site.credit_invoice}/", "credit invoice")
+    sweep.go("/billing/statement/?start=2020-01-01&currency=USD&end=" + _today(), "statement")
+    sweep.go(
+        "/billing/statement/?start=2026-10-31&end=2026-10-01&currency=USD",
+        "statement, end before start",
+    )
+    sweep.go("/billing/next-invoice/", "next invoice (estimate)")
 
     sweep.go("/billing/invoices/?status=overdue", "invoices, overdue only")
     chosen = "&".join(f"invoice={pk}" for pk in site.open_invoices)
