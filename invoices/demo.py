@@ -16,7 +16,14 @@ from django.db import transaction
 
 from accounts.models import Account
 
-from .models import Invoice, RateKind, RecurringCharge, RecurringChargeDetail, SellerTaxCountry
+from .models import (
+    Invoice,
+    RateKind,
+    RecurringCharge,
+    RecurringChargeDetail,
+    SellerTaxCountry,
+    TaxRate,
+)
 from .services import (
     ItemSpec,
     billing_date_on_or_before,
@@ -64,6 +71,14 @@ def seed_invoices(account: Account, today: date) -> None:
     if Invoice.objects.filter(account=account).exists():
         return
     SellerTaxCountry.objects.get_or_create(country="CN", defaults={"kind": RateKind.TELECOM})
+    # The rate is loaded by invoices/0006_load_tax_rates; again here for a database emptied
+    # since its migrations ran (the browser tests flush theirs).
+    TaxRate.objects.get_or_create(
+        country="CN",
+        kind=RateKind.TELECOM,
+        valid_from=date(2016, 5, 1),
+        defaults={"rate": D(6), "source": "Caishui [2016] No. 36 (财税〔2016〕36号)"},
+    )
     this_cycle = billing_date_on_or_before(account, today)
     start = billing_date_on_or_before(account, this_cycle - timedelta(days=85))
     _charge(
