@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from io import StringIO
 
 import pytest
@@ -19,6 +20,7 @@ from billing.models import AutoCharge, LateFee
 from billing.run import billing_run, billing_run_account
 from billing.tasks import autocharges_due_task, billing_run_task
 from invoices.balances import find_balance_mismatches
+from invoices import services
 from invoices.models import Invoice, RecurringCharge
 from invoices.services import recurring_run_account
 from payments.cards import payment_method_approve, payment_method_remove, payment_method_set_monthly
@@ -482,14 +484,16 @@ def test_one_failing_account_does_not_stop_the_chunk_for_the_others(
     RecurringCharge.objects.create(
         account=other, description="VPS", unit_price=D("5.00"), starts_on=date(2026, 10, 1)
     )
-    real = tasks.billing_run_account
+    real = services._charge_spec
 
-    def flaky(*, account_id: int, day: date, now: datetime) -> object:
-        if account_id == other.pk:
+    def flaky(charge: RecurringCharge, *args: Any) -> object:
+        # The other account's invoice cannot be made: its whole batch fails at first, and
+        # the accounts are then issued one at a time.
+        if charge.account_id == other.pk:
             raise RuntimeError("boom")
-        return real(account_id=account_id, day=day, now=now)
+        return real(charge, *args)
 
-    monkeypatch.setattr(tasks, "billing_run_account", flaky)
+    monkeypatch.setattr(services, "_charge_spec", flaky)
     totals = tasks.billing_run_chunk_task.apply(args=[[other.pk, account.pk], "2026-10-01"]).get()
 
     assert (totals["failed"], totals["accounts"], totals["issued"]) == (1, 1, 1)
