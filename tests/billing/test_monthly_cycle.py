@@ -3,10 +3,10 @@ card on file, dunning, late fees, and a customer who pays once."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -19,8 +19,8 @@ from billing.late_fees import late_fee_waive
 from billing.models import AutoCharge, LateFee
 from billing.run import billing_run, billing_run_account
 from billing.tasks import autocharges_due_task, billing_run_task
-from invoices.balances import find_balance_mismatches
 from invoices import services
+from invoices.balances import find_balance_mismatches
 from invoices.models import Invoice, RecurringCharge
 from invoices.services import recurring_run_account
 from payments.cards import payment_method_approve, payment_method_remove, payment_method_set_monthly
