@@ -33,8 +33,16 @@ from invoices.services import (
     recurring_run_accounts,
 )
 from payments.cards import payment_methods_expire
+from payments.gateways.base import GatewayResult
 
-from .charges import autocharge_attempt, usable_card
+from .charges import (
+    StartedCharge,
+    autocharge_attempt,
+    autocharge_send,
+    autocharges_record_outcomes,
+    autocharges_start_together,
+    usable_card,
+)
 from .late_fees import (
     late_fee_amount,
     late_fee_period,
@@ -72,9 +80,9 @@ class AccountRun:
     late_fees: list[LateFee] = field(default_factory=list)
 
 
-def _schedule_charges(invoices: list[Invoice], now: datetime) -> None:
+def _schedule_charges(invoices: list[Invoice], now: datetime) -> list[AutoCharge]:
     """The automatic charge of each invoice just issued that owes something (one INSERT)."""
-    AutoCharge.objects.bulk_create(
+    return AutoCharge.objects.bulk_create(
         [
             AutoCharge(invoice=invoice, account_id=invoice.account_id, next_attempt_at=now)
             for invoice in invoices
@@ -122,9 +130,12 @@ def billing_run_chunk(*, account_ids: list[int], day: date, now: datetime) -> Ch
     failed: set[int] = set()
     errors = result.errors
     ids = list(dict.fromkeys(account_ids))
+    answers = _Answers()
     with ChargePool(settings.BILLING_CHARGE_CONCURRENCY) as pool:
         for batch in chunks(ids, ISSUE_BATCH):
-            issued = _issue_batch(batch, day=day, now=now, failed=failed, errors=errors)
+            issued, started = _issue_batch(batch, day=day, now=now, failed=failed, errors=errors)
+            for each in started:
+                pool.submit(each.account_id, _send(each, answers))
             due: dict[int, list[int]] = {}
             for account_id, charge_id in (
                 AutoCharge.objects.filter(
@@ -142,6 +153,13 @@ def billing_run_chunk(*, account_ids: list[int], day: date, now: datetime) -> Ch
                 run = result.runs[account_id] = AccountRun(account_id, issued[account_id])
                 if account_id in due:
                     pool.submit(account_id, _charges_of(run, due[account_id], now))
+            # The answers in so far, recorded together while the next batch is issued.
+            _record_answers(answers, now=now, failed=failed, errors=errors)
+    _record_answers(answers, now=now, failed=failed, errors=errors)
+    if answers.started:
+        for charge in AutoCharge.objects.filter(pk__in=answers.started).select_related("invoice"):
+            if charge.account_id in result.runs:
+                result.runs[charge.account_id].charges.append(charge)
     failed.update(pool.failed)
     errors.extend(pool.errors)
     with_fees = set(
@@ -164,18 +182,24 @@ def billing_run_chunk(*, account_ids: list[int], day: date, now: datetime) -> Ch
 
 def _issue_batch(
     batch: list[int], *, day: date, now: datetime, failed: set[int], errors: list[Exception]
-) -> dict[int, list[Invoice]]:
-    """Issue the batch's invoices and schedule their charges, together; if that fails, one
-    account at a time. Returns what each account that did not fail was issued."""
+) -> tuple[dict[int, list[Invoice]], list[StartedCharge]]:
+    """Issue the batch's invoices, schedule their charges and record the first charge of
+    each (committed before any is sent), together; if that fails, one account at a time
+    (their charges then made as any due charge is). Returns what each account that did not
+    fail was issued, and the charges started."""
     try:
         with transaction.atomic():
             results = recurring_run_accounts(account_ids=batch, day=day)
             issued = {a: [*r.new, *r.recurring] for a, r in results.items()}
-            _schedule_charges([i for invoices in issued.values() for i in invoices], now)
+            every = [i for invoices in issued.values() for i in invoices]
+            scheduled = _schedule_charges(every, now)
+            started = autocharges_start_together(
+                scheduled, invoices={i.pk: i for i in every}, now=now
+            )
     except Exception:
         logger.exception("Issuing %d accounts together failed; one at a time now.", len(batch))
     else:
-        return issued
+        return issued, started
     issued = {}
     for account_id in batch:
         try:
@@ -189,7 +213,44 @@ def _issue_batch(
             logger.exception("Billing run for account %s on %s failed.", account_id, day)
             failed.add(account_id)
             errors.append(error)
-    return issued
+    return issued, []
+
+
+@dataclass
+class _Answers:
+    """The gateway's answers to started charges, as the pool's threads get them."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    waiting: list[tuple[StartedCharge, GatewayResult]] = field(default_factory=list)
+    started: list[int] = field(default_factory=list)  # their automatic charges
+
+
+def _send(started: StartedCharge, answers: _Answers) -> Callable[[], None]:
+    def send() -> None:
+        with answers.lock:
+            answers.started.append(started.autocharge_id)
+        result = autocharge_send(started)
+        if result is not None:  # else unknown: settled by asking, as any lost answer
+            with answers.lock:
+                answers.waiting.append((started, result))
+
+    return send
+
+
+def _record_answers(
+    answers: _Answers, *, now: datetime, failed: set[int], errors: list[Exception]
+) -> None:
+    with answers.lock:
+        waiting, answers.waiting = answers.waiting, []
+    if not waiting:
+        return
+    try:
+        autocharges_record_outcomes(waiting, now=now)
+    except Exception as error:
+        # Left as they are (processing): the settler asks the gateway about each.
+        logger.exception("Recording %d charges' answers failed.", len(waiting))
+        failed.update(started.account_id for started, _result in waiting)
+        errors.append(error)
 
 
 def _charges_of(run: AccountRun, charge_ids: list[int], now: datetime) -> Callable[[], None]:

@@ -55,6 +55,17 @@ class InvoiceQuerySet(models.QuerySet["Invoice"]):
     def bulk_create(self, objs: Iterable[Invoice], *args: Any, **kwargs: Any) -> list[Invoice]:
         return super().bulk_create(_only_new(objs, kwargs, "Invoices"), *args, **kwargs)
 
+    def bulk_update(
+        self, objs: Iterable[Invoice], fields: Iterable[str], *args: Any, **kwargs: Any
+    ) -> int:
+        # As `save()`: of an issued invoice only what is owed on it changes.
+        fields = list(fields)
+        if not set(fields) <= Invoice.MUTABLE_FIELDS:
+            raise ImmutableInvoiceError(
+                f"Invoices are issued; only {sorted(Invoice.MUTABLE_FIELDS)} change."
+            )
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
     def for_account(self, account: Account) -> InvoiceQuerySet:
         return self.filter(account=account)
 

@@ -301,6 +301,7 @@ def _after_issue(invoices: Sequence[Invoice]) -> None:
     from .tasks import invoice_documents_render_task
 
     emails = []
+    recipients = Account.billing_emails_of({invoice.account_id for invoice in invoices})
     for invoice in invoices:
         invoice_documents_render_task.delay(invoice.pk)
         account = invoice.account
@@ -313,7 +314,7 @@ def _after_issue(invoices: Sequence[Invoice]) -> None:
             QueuedEmail(
                 key=f"invoices.invoice.issued:{invoice.pk}",
                 account=account,
-                to=account.billing_emails(),
+                to=recipients.get(account.pk, []),
                 email=render_email(
                     "invoices/email/invoice_issued", context, language=account.language
                 ),

@@ -252,7 +252,9 @@ def test_a_charge_killed_after_the_gateway_answered_is_settled_once_when_rerun(
     def die(**kwargs: object) -> None:
         raise RuntimeError("the worker died before the commit")
 
+    # Whether its answer is recorded alone or with the rest of its chunk's.
     monkeypatch.setattr(charges, "payment_record_outcome", die)
+    monkeypatch.setattr(charges, "payments_record_succeeded", die)
     with pytest.raises(RuntimeError):
         run(date(2026, 10, 1))
     monkeypatch.undo()
