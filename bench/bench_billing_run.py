@@ -423,15 +423,18 @@ def cpu_seconds_of_tree(pid: int) -> float:
 
 
 def processor_pace() -> tuple[int, int]:
-    """The charges the sandbox processor received in its busiest calendar second, and in
-    its busiest window of one second starting anywhere."""
+    """The charges the sandbox processor received (when they reached it, before it did
+    anything) in its busiest calendar second, and in its busiest window of one second
+    starting anywhere."""
     from sandbox_gateway.models import SandboxRequest
+
+    from django.db.models.functions import Coalesce
 
     stamps = sorted(
         moment.timestamp()
-        for moment in SandboxRequest.objects.filter(kind="charge").values_list(
-            "created_at", flat=True
-        )
+        for moment in SandboxRequest.objects.filter(kind="charge")
+        .annotate(arrived=Coalesce("received_at", "created_at"))
+        .values_list("arrived", flat=True)
     )
     by_second = Counter(int(stamp) for stamp in stamps)
     busiest_window = 0

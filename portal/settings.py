@@ -461,7 +461,7 @@ LATE_FEE_PERCENT = env.decimal("LATE_FEE_PERCENT", default=Decimal("1.5"))
 LATE_FEE_FIXED = env.decimal_dict("LATE_FEE_FIXED")
 LATE_FEE_EVERY_DAYS = env.int("LATE_FEE_EVERY_DAYS", default=30)
 # The daily billing run fans out to the workers in chunks of this many accounts.
-BILLING_CHUNK_SIZE = env.int("BILLING_CHUNK_SIZE", default=200)
+BILLING_CHUNK_SIZE = env.int("BILLING_CHUNK_SIZE", default=50)
 # How many charges of a chunk a worker process has in flight at once (threads, each with its
 # own database connection); 1 charges one after the other.
 BILLING_CHARGE_CONCURRENCY = env.int("BILLING_CHARGE_CONCURRENCY", default=32)

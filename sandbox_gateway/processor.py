@@ -224,6 +224,7 @@ def charge(
     *, amount: Decimal, currency: str, key: str, credential: str = "", token: str = ""
 ) -> Answer:
     """Charge a card on file (its credential) or, once, a single-use token."""
+    received_at = timezone.now()
     earlier = _lookup(key)
     if earlier is not None:
         return earlier
@@ -242,7 +243,7 @@ def charge(
     if card is None:
         return _record(key, "charge", Answer("failed", new_reference(), "", "Unknown card."), None)
     scenario = Scenario(card.scenario)
-    money = {"amount": amount, "currency": currency}
+    money = {"amount": amount, "currency": currency, "received_at": received_at}
     if scenario == Scenario.TIMEOUT_NOT_CHARGED:
         raise ProcessorTimeout(key)
     if scenario == Scenario.PROCESSING_ERROR:
