@@ -426,9 +426,9 @@ def processor_pace() -> tuple[int, int]:
     """The charges the sandbox processor received (when they reached it, before it did
     anything) in its busiest calendar second, and in its busiest window of one second
     starting anywhere."""
-    from sandbox_gateway.models import SandboxRequest
-
     from django.db.models.functions import Coalesce
+
+    from sandbox_gateway.models import SandboxRequest
 
     stamps = sorted(
         moment.timestamp()
