@@ -303,13 +303,13 @@ def autocharges_start_together(
     starting: list[tuple[AutoCharge, Invoice, PaymentMethod, Decimal]] = []
     for charge in sorted(charges, key=lambda c: (c.account_id, c.invoice_id)):
         invoice = invoices[charge.invoice_id]
-        card = cards.get(charge.account_id)
+        monthly = cards.get(charge.account_id)
         key = (charge.account_id, invoice.currency)
         amount = min(invoice.balance, owed.get(key, Decimal(0)))
-        if card is None or amount <= 0 or charge.attempts:
+        if monthly is None or amount <= 0 or charge.attempts:
             continue
         owed[key] -= amount
-        starting.append((charge, invoice, card, amount))
+        starting.append((charge, invoice, monthly, amount))
     payments = Payment.objects.bulk_create(
         [
             Payment(

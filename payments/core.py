@@ -555,7 +555,7 @@ def _send_receipts(receipts: list[tuple[Payment, list[tuple[str, Decimal]]]]) ->
     for payment, lines in receipts:
         account = accounts[payment.account_id]
         to = set(recipients.get(account.pk, []))
-        if payment.created_by_id is not None:
+        if payment.created_by is not None:
             to.add(payment.created_by.email)
         context = {
             "payment": payment,
