@@ -9,10 +9,11 @@ What it measures
 
 `payments.tasks.billing_run_task` for one billing day, as the beat schedule starts it: the
 expired cards marked, the accounts with something to do handed to the workers in chunks of
-BILLING_CHUNK_SIZE (50 unless set), and for each account (`billing_run_account`) the New
-invoice of its three recurring charges issued, its automatic charge created, the monthly card
-charged through the sandbox gateway, the payment applied to the invoice and the invoice email
-and the receipt written to the outbox.
+BILLING_CHUNK_SIZE (50 unless set), and for each chunk (`billing_run_chunk`) the New
+invoice of each account's three recurring charges issued, its automatic charge created, the
+monthly card charged through the sandbox gateway (BILLING_CHARGE_CONCURRENCY charges in
+flight per process), the payment applied to the invoice and the invoice email and the
+receipt written to the outbox.
 
 What it does
 
@@ -30,11 +31,19 @@ What it does
    the test suite's). Once it answers a ping, the benchmark enqueues `billing_run_task` for
    the day and polls the database until every account has a succeeded payment: that span is
    the measurement. Between the two runs the database is created again from the template.
+   Then a third run by 2 processes at a real processor's pace: the sandbox answering after
+   SANDBOX_LATENCY=lognormal:median=400ms,p99=3s, under GATEWAY_MAX_REQUESTS_PER_SECOND=80
+   (the token bucket in the benchmark's Redis database); the busiest second is counted from
+   the moments the charges reached the sandbox processor (`SandboxRequest.received_at`). For
+   each run, the CPU time of the worker's processes (from /proc: the portal's code;
+   PostgreSQL's and Redis's own CPU are not in it) per account.
 3. A second run of the same day, by the 2 workers: it must hand out no account and issue,
    charge and write nothing.
-4. SQL statements per account. In this process, `billing_run_account` for 20 and then 200
-   more accounts (created with the others, their charges start the next day, 2026-10-02, so
-   the timed runs leave them alone), every statement counted through the connection.
+4. SQL statements per account. In this process, `billing_run_chunk` for a chunk of 20 and
+   then one of 200 more accounts (created with the others, their charges start the next day,
+   2026-10-02, so the timed runs leave them alone), charges one after the other on this
+   connection, every statement counted through it; the sandbox processor's own statements
+   (a real processor's are across the network) are shown apart.
 5. PDFs. The render task of 100 invoices of the run (`--pdf-invoices`; each task stores the
    PDF in both languages, so 200 PDFs) with a worker of 2 processes consuming only the PDF
    queue, against a bare WeasyPrint process pool (2 processes, spawned, no Django) rendering
