@@ -120,12 +120,15 @@ def billing_run_chunk(*, account_ids: list[int], day: date, now: datetime) -> Ch
     again, by any number of workers at once.
 
     The invoices are issued ISSUE_BATCH accounts at a time (`recurring_run_accounts`: one
-    transaction, one statement for each kind of row), and each batch's charges leave at once
-    to a pool of BILLING_CHARGE_CONCURRENCY threads while the next batch is issued: each
-    charge is `autocharge_attempt`, as on its own (recorded and committed before its call,
-    no lock or transaction held during it, its outcome recorded once). A batch that fails is
-    issued again one account at a time, so that one account's trouble holds no other back;
-    an account that fails is left to the next run. Late fees come last."""
+    transaction, one statement for each kind of row), with each new invoice's first charge
+    recorded in the same commit (`autocharges_start_together`); the batch's calls then leave
+    to a pool of BILLING_CHARGE_CONCURRENCY threads (no lock or transaction held during any)
+    while the next batch is issued, and the answers that came back are recorded together between
+    batches (`autocharges_record_outcomes`: once each). Charges due otherwise (a retry, one
+    this could not start plainly) are `autocharge_attempt` on the pool, as on their own. A
+    batch that fails is issued again one account at a time, so that one account's trouble
+    holds no other back; an account that fails is left to the next run. Late fees come
+    last."""
     result = ChunkRun()
     failed: set[int] = set()
     errors = result.errors
