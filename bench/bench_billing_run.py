@@ -41,8 +41,8 @@ What it does
    charge and write nothing.
 4. SQL statements per account. In this process, `billing_run_chunk` for a chunk of 20 and
    then one of 200 more accounts (created with the others, their charges start the next day,
-   2026-10-02, so the timed runs leave them alone), charges one after the other on this
-   connection, every statement counted through it; the sandbox processor's own statements
+   2026-10-02, so the timed runs leave them alone), its charges on threads as in a worker,
+   every statement counted on every thread's connection; the sandbox processor's own statements
    (a real processor's are across the network) are shown apart.
 5. PDFs. The render task of 100 invoices of the run (`--pdf-invoices`; each task stores the
    PDF in both languages, so 200 PDFs) with a worker of 2 processes consuming only the PDF
@@ -669,11 +669,11 @@ def classify(sql: str) -> tuple[str, str]:
 
 
 def count_statements(samples: Sequence[Sequence[int]], day: date) -> Statements:
-    """`billing_run_chunk` for each sample of accounts in this process, its charges one
-    after the other on this connection (BILLING_CHARGE_CONCURRENCY=1), every statement
-    counted."""
-    from django.db import connection
-    from django.test import override_settings
+    """`billing_run_chunk` for each sample of accounts in this process, as a worker runs it
+    (its charges on threads), every statement counted on every thread's connection."""
+    from unittest import mock
+
+    from django.db.backends.utils import CursorWrapper
     from django.utils import timezone
 
     from billing.run import billing_run_chunk
@@ -683,17 +683,23 @@ def count_statements(samples: Sequence[Sequence[int]], day: date) -> Statements:
     seconds: list[float] = []
     kinds: Counter[str] = Counter()
     tables: Counter[str] = Counter()
+    real_execute, real_executemany = CursorWrapper.execute, CursorWrapper.executemany
     for index, account_ids in enumerate(samples):
         seen: list[str] = []
 
-        def record(
-            execute: Callable[..., Any], sql: str, *args: Any, seen: list[str] = seen
-        ) -> Any:
+        def execute(self: CursorWrapper, sql: str, *args: Any, seen: list[str] = seen) -> Any:
+            seen.append(sql)  # list.append is atomic: the threads share it
+            return real_execute(self, sql, *args)
+
+        def executemany(self: CursorWrapper, sql: str, *args: Any, seen: list[str] = seen) -> Any:
             seen.append(sql)
-            return execute(sql, *args)
+            return real_executemany(self, sql, *args)
 
         started = time.perf_counter()
-        with override_settings(BILLING_CHARGE_CONCURRENCY=1), connection.execute_wrapper(record):
+        with (
+            mock.patch.object(CursorWrapper, "execute", execute),
+            mock.patch.object(CursorWrapper, "executemany", executemany),
+        ):
             done = billing_run_chunk(account_ids=list(account_ids), day=day, now=timezone.now())
         seconds.append((time.perf_counter() - started) / len(account_ids))
         runs = done.runs.values()
@@ -870,8 +876,8 @@ def report(
     processor = statements.processor_per_account
     mean = sum(statements.seconds) / len(statements.seconds)
     print(
-        f"\nSQL statements per account (in-process, billing_run_chunk, charges one after the"
-        f" other): {per_account[0]:.1f} in a chunk of {first}, {per_account[-1]:.1f} in a chunk"
+        f"\nSQL statements per account (in-process, billing_run_chunk, its charges on threads):"
+        f" {per_account[0]:.1f} in a chunk of {first}, {per_account[-1]:.1f} in a chunk"
         f" of {second}; of those the sandbox processor's own (a real one is across the"
         f" network): {processor[0]:.1f} and {processor[-1]:.1f};"
         f" {mean * 1000:.1f} ms an account ({1 / mean:.0f} accounts/s in one process, no Celery)"

@@ -125,7 +125,9 @@ def billing_run_chunk(*, account_ids: list[int], day: date, now: datetime) -> Ch
     to a pool of BILLING_CHARGE_CONCURRENCY threads (no lock or transaction held during any)
     while the next batch is issued, and the answers that came back are recorded together between
     batches (`autocharges_record_outcomes`: once each). Charges due otherwise (a retry, one
-    this could not start plainly) are `autocharge_attempt` on the pool, as on their own. A
+    this could not start plainly) are `autocharge_attempt` on the pool, as on their own; so
+    are all of them when the pool runs its jobs one after the other in this thread (a size of
+    1, or inside a transaction), each then recorded before the next is sent. A
     batch that fails is issued again one account at a time, so that one account's trouble
     holds no other back; an account that fails is left to the next run. Late fees come
     last."""
@@ -136,7 +138,9 @@ def billing_run_chunk(*, account_ids: list[int], day: date, now: datetime) -> Ch
     answers = _Answers()
     with ChargePool(settings.BILLING_CHARGE_CONCURRENCY) as pool:
         for batch in chunks(ids, ISSUE_BATCH):
-            issued, started = _issue_batch(batch, day=day, now=now, failed=failed, errors=errors)
+            issued, started = _issue_batch(
+                batch, day=day, now=now, failed=failed, errors=errors, together=not pool.inline
+            )
             for each in started:
                 pool.submit(each.account_id, _send(each, answers))
             due: dict[int, list[int]] = {}
@@ -184,7 +188,13 @@ def billing_run_chunk(*, account_ids: list[int], day: date, now: datetime) -> Ch
 
 
 def _issue_batch(
-    batch: list[int], *, day: date, now: datetime, failed: set[int], errors: list[Exception]
+    batch: list[int],
+    *,
+    day: date,
+    now: datetime,
+    failed: set[int],
+    errors: list[Exception],
+    together: bool,
 ) -> tuple[dict[int, list[Invoice]], list[StartedCharge]]:
     """Issue the batch's invoices, schedule their charges and record the first charge of
     each (committed before any is sent), together; if that fails, one account at a time
@@ -196,8 +206,10 @@ def _issue_batch(
             issued = {a: [*r.new, *r.recurring] for a, r in results.items()}
             every = [i for invoices in issued.values() for i in invoices]
             scheduled = _schedule_charges(every, now)
-            started = autocharges_start_together(
-                scheduled, invoices={i.pk: i for i in every}, now=now
+            started = (
+                autocharges_start_together(scheduled, invoices={i.pk: i for i in every}, now=now)
+                if together
+                else []
             )
     except Exception:
         logger.exception("Issuing %d accounts together failed; one at a time now.", len(batch))
