@@ -8,7 +8,7 @@ only ever added, inside the transaction of the change they record.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +98,27 @@ def account_activity(account: Account) -> QuerySet[AuditEntry]:
     )
 
 
+def audit_entry(
+    action: AuditAction,
+    *,
+    obj: models.Model,
+    account: Account | None,
+    actor: User | None = None,
+    **data: Any,
+) -> AuditEntry:
+    """The entry recording `action` on `obj`, unsaved (`log_actions` adds many at once)."""
+    if _registry.get(action.name) is not action:
+        raise ValueError(f"The audit action {action.name!r} is not declared.")
+    return AuditEntry(
+        account=account,
+        actor=actor,
+        action=action.name,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        data=data,
+    )
+
+
 def log_action(
     action: AuditAction,
     *,
@@ -107,16 +128,17 @@ def log_action(
     **data: Any,
 ) -> AuditEntry:
     """Record `action` on `obj` in the audit trail (inside the caller's transaction)."""
-    if _registry.get(action.name) is not action:
-        raise ValueError(f"The audit action {action.name!r} is not declared.")
-    return AuditEntry.objects.create(
-        account=account,
-        actor=actor,
-        action=action.name,
-        object_type=obj._meta.label_lower,
-        object_id=str(obj.pk),
-        data=data,
-    )
+    entry = audit_entry(action, obj=obj, account=account, actor=actor, **data)
+    entry.save(force_insert=True)
+    return entry
+
+
+def log_actions(entries: Sequence[AuditEntry]) -> list[AuditEntry]:
+    """Record the entries `audit_entry` made, in one INSERT (inside the caller's
+    transaction); entries are only ever added, never changed."""
+    if any(entry.pk is not None for entry in entries):
+        raise ValueError("Audit entries are only ever added.")
+    return AuditEntry.objects.bulk_create(entries) if entries else []
 
 
 def _role(value: object) -> str:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -229,6 +230,21 @@ class Account(PostalAddress):
                 role__in=[Membership.Role.OWNER, Membership.Role.BILLING]
             ).values_list("user__email", flat=True)
         )
+
+    @staticmethod
+    def billing_emails_of(account_ids: Iterable[int]) -> dict[int, list[str]]:
+        """`billing_emails` of many accounts at once (one query), by account id."""
+        found: dict[int, list[str]] = {}
+        for account_id, email in (
+            Membership.objects.filter(
+                account_id__in=list(account_ids),
+                role__in=[Membership.Role.OWNER, Membership.Role.BILLING],
+            )
+            .order_by("user__email")
+            .values_list("account_id", "user__email")
+        ):
+            found.setdefault(account_id, []).append(email)
+        return found
 
 
 class Membership(models.Model):

@@ -94,6 +94,45 @@ def email_queue(
     return queued
 
 
+@dataclass(frozen=True)
+class QueuedEmail:
+    """An email to queue with others (`emails_queue`); the fields of `email_queue`."""
+
+    key: str
+    to: Sequence[str]
+    email: RenderedEmail
+    account: Account | None = None
+    attachments: Sequence[dict[str, Any]] = ()
+
+
+def emails_queue(emails: Sequence[QueuedEmail]) -> list[OutboundEmail]:
+    """`email_queue` for many emails at once: one INSERT in the current transaction, each
+    sent once that commits. The keys must be new (the emails of something created in this
+    transaction: a key queued before makes the INSERT fail, and so the transaction); those
+    without a recipient are left out, as `email_queue` leaves them."""
+    from .tasks import email_send_task
+
+    rows = []
+    for each in emails:
+        recipients = sorted({address for address in each.to if address})
+        if recipients:
+            rows.append(
+                OutboundEmail(
+                    key=each.key,
+                    account=each.account,
+                    to=recipients,
+                    subject=each.email.subject,
+                    body=each.email.body,
+                    html_body=each.email.html,
+                    attachments=list(each.attachments),
+                )
+            )
+    queued = OutboundEmail.objects.bulk_create(rows) if rows else []
+    for row in queued:
+        email_send_task.delay(row.pk)
+    return queued
+
+
 def email_backoff(attempts: int) -> timedelta:
     """How long after its `attempts`-th failed attempt an email is tried again: 30 s, 1 min,
     2 min, ... up to TASK_RETRY_MAX_DELAY (the send task's retries and the sweep agree on it)."""

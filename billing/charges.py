@@ -10,14 +10,17 @@ the gateway is called with no lock held, and the outcome is recorded once by
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from accounts.audit import log_action
+from accounts.audit import audit_entry, log_action, log_actions
 from accounts.locks import account_lock
 from accounts.models import Account
 from invoices.models import Invoice
@@ -26,15 +29,16 @@ from payments.core import (
     attempt_start,
     payment_record_outcome,
     payment_settle_card,
+    payments_record_succeeded,
 )
 from payments.gateway import card_gateway, gateway_call
 from payments.gateways.base import DeclineCategory, GatewayResult, Outcome
 from payments.models import GatewayAttempt, Payment, PaymentMethod
 from payments.one_time import payment_card_abandon, payment_card_confirmed
-from payments.selectors import amount_payable
+from payments.selectors import amount_payable, amounts_payable
 
 from .audit import AUTOCHARGE_CONFIRMATION_REMINDED, AUTOCHARGE_NO_CARD, AUTOCHARGE_STARTED
-from .models import AutoCharge
+from .models import AutoCharge, AutoChargePayment
 from .notices import notice_needs_confirmation, notice_no_card
 
 logger = logging.getLogger(__name__)
@@ -259,3 +263,153 @@ def _remind(charge_id: int, payment: Payment) -> int:
     log_action(AUTOCHARGE_CONFIRMATION_REMINDED, obj=payment, account=account)
     notice_needs_confirmation(charge=charge, payment=payment, reminder=True)
     return 1
+
+
+# A chunk of the billing run at once ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartedCharge:
+    """An automatic charge recorded (payment and gateway attempt committed) and due to be
+    sent: what its call needs, with no database read."""
+
+    account_id: int
+    autocharge_id: int
+    payment: Payment
+    attempt: GatewayAttempt
+    credential: str
+
+
+def autocharges_start_together(
+    charges: Sequence[AutoCharge], *, invoices: Mapping[int, Invoice], now: datetime
+) -> list[StartedCharge]:
+    """Record the first charge of automatic charges just scheduled for invoices issued in
+    the caller's transaction, which holds their accounts' locks: for each, the payment and
+    its gateway attempt, as `autocharge_attempt` records one, with one INSERT for each kind
+    of row. Those this cannot start plainly (no usable card, another payment of the balance
+    under way) are left scheduled, for `autocharge_attempt` to decide one by one."""
+    if not charges:
+        return []
+    account_ids = sorted({charge.account_id for charge in charges})
+    today = timezone.localdate(now)
+    gateway_name = card_gateway().name
+    cards: dict[int, PaymentMethod] = {}
+    for card in PaymentMethod.objects.filter(
+        account_id__in=account_ids, is_monthly=True, state=PaymentMethod.State.VERIFIED
+    ).order_by("pk"):
+        usable = card.credential and card.gateway == gateway_name
+        if usable and (card.expires_on is None or card.expires_on > today):
+            cards.setdefault(card.account_id, card)
+    owed = amounts_payable(account_ids)
+    starting: list[tuple[AutoCharge, Invoice, PaymentMethod, Decimal]] = []
+    for charge in sorted(charges, key=lambda c: (c.account_id, c.invoice_id)):
+        invoice = invoices[charge.invoice_id]
+        monthly = cards.get(charge.account_id)
+        key = (charge.account_id, invoice.currency)
+        amount = min(invoice.balance, owed.get(key, Decimal(0)))
+        if monthly is None or amount <= 0 or charge.attempts:
+            continue
+        owed[key] -= amount
+        starting.append((charge, invoice, monthly, amount))
+    payments = Payment.objects.bulk_create(
+        [
+            Payment(
+                account_id=charge.account_id,
+                key=f"autocharge:{invoice.pk}:1",
+                method=Payment.Method.CARD_ON_FILE,
+                state=Payment.State.PROCESSING,
+                amount=amount,
+                currency=invoice.currency,
+                gateway=card.gateway,
+                payment_method=card,
+                pay_first=invoice,
+                brand=card.brand,
+                last4=card.last4,
+            )
+            for charge, invoice, card, amount in starting
+        ]
+    )
+    AutoChargePayment.objects.bulk_create(
+        [
+            AutoChargePayment(autocharge=charge, payment=payment)
+            for (charge, *_rest), payment in zip(starting, payments, strict=True)
+        ]
+    )
+    attempts = GatewayAttempt.objects.bulk_create(
+        [
+            GatewayAttempt(
+                idempotency_key=f"payment:{payment.pk}:charge",
+                gateway=payment.gateway,
+                kind=GatewayAttempt.Kind.CHARGE,
+                payment=payment,
+                payment_method=payment.payment_method,
+            )
+            for payment in payments
+        ]
+    )
+    for charge, *_rest in starting:
+        charge.attempts = 1
+        charge.state = AutoCharge.State.CHARGING
+        charge.next_attempt_at = None
+        charge.updated_at = now
+    AutoCharge.objects.bulk_update(
+        [charge for charge, *_rest in starting],
+        ["attempts", "state", "next_attempt_at", "updated_at"],
+    )
+    log_actions(
+        [
+            audit_entry(
+                AUTOCHARGE_STARTED,
+                obj=payment,
+                account=invoice.account,
+                invoice=invoice.number,
+                amount=str(amount),
+                attempt=1,
+            )
+            for (_charge, invoice, _card, amount), payment in zip(starting, payments, strict=True)
+        ]
+    )
+    return [
+        StartedCharge(charge.account_id, charge.pk, payment, attempt, card.credential)
+        for (charge, _invoice, card, _amount), payment, attempt in zip(
+            starting, payments, attempts, strict=True
+        )
+    ]
+
+
+def autocharge_send(started: StartedCharge) -> GatewayResult | None:
+    """Make the call a started charge records (no lock or transaction held): the gateway's
+    answer, or None when there is none for sure (the attempt is then left to be settled)."""
+    payment, attempt = started.payment, started.attempt
+    gateway = card_gateway()
+    problem = gateway.amount_problem(payment.amount, payment.currency)
+    if problem is not None:
+        return GatewayResult(
+            outcome=Outcome.DECLINED,
+            decline=DeclineCategory(problem.kind.value),
+            message=f"The card processor does not take {payment.amount} {payment.currency}.",
+        )
+    return gateway_call(
+        attempt,
+        lambda: gateway.charge(
+            credential=started.credential,
+            amount=payment.amount,
+            currency=payment.currency,
+            idempotency_key=attempt.idempotency_key,
+            on_reference=lambda reference: attempt_keep_reference(
+                attempt=attempt, reference=reference
+            ),
+        ),
+    )
+
+
+def autocharges_record_outcomes(
+    outcomes: Sequence[tuple[StartedCharge, GatewayResult]], *, now: datetime
+) -> None:
+    """Record the answers of started charges: the successes together
+    (`payments_record_succeeded`), anything else one by one as `autocharge_attempt` does."""
+    rest = payments_record_succeeded(
+        outcomes=[(s.payment.pk, s.attempt.pk, result) for s, result in outcomes], now=now
+    )
+    for payment_id, attempt_id, result in rest:
+        payment_record_outcome(payment_id=payment_id, attempt_id=attempt_id, result=result, now=now)

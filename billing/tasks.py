@@ -15,7 +15,7 @@ from payments.tasks import forwarding_to
 
 from .charges import autocharge_attempt, autocharges_confirmation_sweep, autocharges_due
 from .instruments import billing_chunk_observed
-from .run import billing_accounts, billing_run_account, chunks
+from .run import billing_accounts, billing_run_chunk, chunks
 
 logger = logging.getLogger(__name__)
 
@@ -36,24 +36,20 @@ def billing_run_task(day: str | None = None) -> int:
 
 @shared_task(name="billing.billing_run_chunk", acks_late=True)
 def billing_run_chunk_task(account_ids: list[int], day: str) -> dict[str, int]:
-    """One chunk of a day's billing run (`billing_run_account` for each). A worker that dies
-    mid-chunk leaves the chunk to be delivered again (acks late): what was done is found
-    done and not done twice."""
-    run_day = date.fromisoformat(day)
-    totals = {"accounts": 0, "issued": 0, "charged": 0, "late_fees": 0, "failed": 0}
-    for account_id in account_ids:
-        try:
-            run = billing_run_account(account_id=account_id, day=run_day, now=timezone.now())
-        except Exception:
-            # One account's failure must not hold the others back; what it still owes stays
-            # due and the next run picks it up.
-            totals["failed"] += 1
-            logger.exception("Billing run for account %s on %s failed.", account_id, day)
-            continue
-        totals["accounts"] += 1
-        totals["issued"] += len(run.issued)
-        totals["charged"] += len(run.charges)
-        totals["late_fees"] += len(run.late_fees)
+    """One chunk of a day's billing run (`billing_run_chunk`). A worker that dies mid-chunk
+    leaves the chunk to be delivered again (acks late): what was done is found done and not
+    done twice."""
+    done = billing_run_chunk(
+        account_ids=account_ids, day=date.fromisoformat(day), now=timezone.now()
+    )
+    runs = done.runs.values()
+    totals = {
+        "accounts": len(done.runs),
+        "issued": sum(len(run.issued) for run in runs),
+        "charged": sum(len(run.charges) for run in runs),
+        "late_fees": sum(len(run.late_fees) for run in runs),
+        "failed": len(done.failed),
+    }
     billing_chunk_observed(totals)
     return totals
 

@@ -13,7 +13,7 @@ each allocation on the account statement (`on_statement_payments`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,7 +39,7 @@ def billing_summary_sections(request: AccountRequest) -> list[str]:
 
 # Where the buyer is, as the apps above invoices know it (payments: the country of the
 # monthly card's billing address), for the tax evidence of an invoice (invoices/tax.py).
-TaxEvidence = Callable[["Account"], dict[str, str]]
+TaxEvidence = Callable[[Sequence["Account"]], dict[int, dict[str, str]]]
 
 _tax_evidence: list[TaxEvidence] = []
 
@@ -49,11 +49,13 @@ def on_tax_evidence(provider: TaxEvidence) -> TaxEvidence:
     return provider
 
 
-def tax_evidence(account: Account) -> dict[str, str]:
-    """What every registered provider knows of where `account` is (later ones win)."""
-    evidence: dict[str, str] = {}
+def tax_evidence(accounts: Sequence[Account]) -> dict[int, dict[str, str]]:
+    """What every registered provider knows of where each of `accounts` is, by account id
+    (later providers win); one query a provider however many accounts."""
+    evidence: dict[int, dict[str, str]] = {account.pk: {} for account in accounts}
     for provider in _tax_evidence:
-        evidence.update(provider(account))
+        for account_id, facts in provider(accounts).items():
+            evidence.setdefault(account_id, {}).update(facts)
     return evidence
 
 

@@ -7,6 +7,7 @@ applied. A correction is a new Credit or Refund invoice that refers to the origi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -48,7 +49,32 @@ class RateKind(models.TextChoices):
     TELECOM = "telecom", _("Value-added telecommunication services")
 
 
+def _only_new(objs: Iterable[models.Model], kwargs: dict[str, Any], what: str) -> list[Any]:
+    """The guard `save()` keeps, for `bulk_create` (which bypasses `save()`): it may add
+    invoices and items being issued, never write over issued ones."""
+    objs = list(objs)
+    if kwargs.get("update_conflicts") or kwargs.get("ignore_conflicts"):
+        raise ImmutableInvoiceError(f"{what} are only ever added: no conflict is resolved.")
+    if any(obj.pk is not None for obj in objs):
+        raise ImmutableInvoiceError(f"{what} already issued are never written again.")
+    return objs
+
+
 class InvoiceQuerySet(models.QuerySet["Invoice"]):
+    def bulk_create(self, objs: Iterable[Invoice], *args: Any, **kwargs: Any) -> list[Invoice]:
+        return super().bulk_create(_only_new(objs, kwargs, "Invoices"), *args, **kwargs)
+
+    def bulk_update(
+        self, objs: Iterable[Invoice], fields: Iterable[str], *args: Any, **kwargs: Any
+    ) -> int:
+        # As `save()`: of an issued invoice only what is owed on it changes.
+        fields = list(fields)
+        if not set(fields) <= Invoice.MUTABLE_FIELDS:
+            raise ImmutableInvoiceError(
+                f"Invoices are issued; only {sorted(Invoice.MUTABLE_FIELDS)} change."
+            )
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
     def for_account(self, account: Account) -> InvoiceQuerySet:
         return self.filter(account=account)
 
@@ -206,6 +232,13 @@ class Invoice(models.Model):
         return Decimal(abs(self.total - self.balance))
 
 
+class InvoiceItemQuerySet(models.QuerySet["InvoiceItem"]):
+    def bulk_create(
+        self, objs: Iterable[InvoiceItem], *args: Any, **kwargs: Any
+    ) -> list[InvoiceItem]:
+        return super().bulk_create(_only_new(objs, kwargs, "Invoice items"), *args, **kwargs)
+
+
 class InvoiceItem(models.Model):
     """A billing item of an invoice, or (with a parent) one of an item's detail items."""
 
@@ -243,6 +276,8 @@ class InvoiceItem(models.Model):
     )
     period_start = models.DateField(_("period start"), null=True, blank=True)
     period_end = models.DateField(_("period end"), null=True, blank=True)
+
+    objects = InvoiceItemQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("invoice item")

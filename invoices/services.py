@@ -21,10 +21,10 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from accounts.audit import log_action
+from accounts.audit import audit_entry, log_actions
 from accounts.locks import account_lock
 from accounts.models import Account, User
-from accounts.outbox import email_queue, render_email
+from accounts.outbox import QueuedEmail, emails_queue, render_email
 
 from . import hooks
 from .audit import INVOICE_ISSUED
@@ -41,6 +41,7 @@ from .tax import (
     MissingTaxRateError,
     RateTable,
     account_buyer_facts,
+    rate_table_load,
     tax_decide,
     vat_breakdown,
 )
@@ -95,32 +96,53 @@ def _amount(spec: ItemSpec, currency: str, factor: Decimal) -> Decimal:
     return round_money(spec.quantity * spec.unit_price * factor, currency)
 
 
-def _next_number() -> str:
-    # Created on first use; ON CONFLICT DO NOTHING lets two first issuers race safely.
-    NumberSequence.objects.bulk_create(
-        [NumberSequence(name=INVOICE_SEQUENCE)], ignore_conflicts=True
-    )
-    sequence = NumberSequence.objects.select_for_update().get(name=INVOICE_SEQUENCE)
-    value = sequence.next_value
-    sequence.next_value = value + 1
-    sequence.save(update_fields=["next_value"])
-    return f"{settings.INVOICE_NUMBER_PREFIX}{value:0{settings.INVOICE_NUMBER_DIGITS}d}"
+def _reserve_numbers(count: int) -> list[str]:
+    """A block of `count` consecutive invoice numbers, reserved by one locked update of the
+    sequence (its row stays locked until the issuing transaction ends, so numbers have no
+    gaps and come in the order they are issued)."""
+    table = NumberSequence._meta.db_table
+    for _attempt in range(2):
+        with transaction.get_connection().cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET next_value = next_value + %s WHERE name = %s "  # noqa: S608
+                "RETURNING next_value",
+                [count, INVOICE_SEQUENCE],
+            )
+            row = cursor.fetchone()
+        if row is not None:
+            after = int(row[0])
+            return [
+                f"{settings.INVOICE_NUMBER_PREFIX}{value:0{settings.INVOICE_NUMBER_DIGITS}d}"
+                for value in range(after - count, after)
+            ]
+        # Created on first use; ON CONFLICT DO NOTHING lets two first issuers race safely.
+        NumberSequence.objects.bulk_create(
+            [NumberSequence(name=INVOICE_SEQUENCE)], ignore_conflicts=True
+        )
+    raise RuntimeError("The invoice number sequence could not be created.")
 
 
-def _create_items(
+@dataclass
+class BuiltInvoice:
+    """An invoice and its items as they will be issued, not saved yet (nor numbered): the
+    items in their order, each with the index in `items` of its parent item."""
+
+    invoice: Invoice
+    items: list[tuple[InvoiceItem, int | None]]
+
+
+def _build_items(
+    built: list[tuple[InvoiceItem, int | None]],
     invoice: Invoice,
     specs: Sequence[ItemSpec],
     factor: Decimal,
     treatment: tuple[str, Decimal],
-    parent: InvoiceItem | None = None,
-    position: int = 0,
-) -> int:
+    parent: int | None = None,
+) -> None:
     for spec in specs:
-        position += 1
-        item = InvoiceItem.objects.create(
+        item = InvoiceItem(
             invoice=invoice,
-            parent=parent,
-            position=position,
+            position=len(built) + 1,
             description=spec.description,
             category=spec.category,
             resource_label=spec.resource_label,
@@ -132,11 +154,9 @@ def _create_items(
             period_start=spec.period_start,
             period_end=spec.period_end,
         )
+        built.append((item, parent))
         if spec.details:
-            position = _create_items(
-                invoice, spec.details, factor, treatment, parent=item, position=position
-            )
-    return position
+            _build_items(built, invoice, spec.details, factor, treatment, parent=len(built) - 1)
 
 
 @dataclass(frozen=True)
@@ -161,7 +181,7 @@ def _decide(
     (the monthly card's country) is asked of `hooks.tax_evidence` unless given, the rates
     of the database unless a preloaded `table` is given."""
     if evidence is None:
-        evidence = hooks.tax_evidence(account)
+        evidence = hooks.tax_evidence([account])[account.pk]
     try:
         decision = tax_decide(
             buyer=account_buyer_facts(account, evidence=evidence),
@@ -218,7 +238,7 @@ def correction_net_amount(*, gross: Decimal, rate: Decimal, currency: str) -> De
     return net
 
 
-def _issue(
+def invoice_build(
     *,
     account: Account,
     type: Invoice.Type,
@@ -232,8 +252,10 @@ def _issue(
     factor: Decimal = Decimal(1),
     tax_evidence: Mapping[str, str] | None = None,
     tax_table: RateTable | None = None,
-) -> Invoice:
-    """Create an issued invoice with its items; the caller holds the account's lock.
+) -> BuiltInvoice:
+    """The invoice `items` make, with its items, totals and tax, unsaved and unnumbered:
+    what every way of issuing (one invoice, or a chunk of the billing run at once) issues.
+    Writes nothing. Raises InvoiceError when the money rules do not allow it.
 
     The tax is decided by `invoices.tax` for the tax point (the end of the service period of
     a New or Recurring invoice, else the issue date), or copied from `refers_to` for a
@@ -266,9 +288,9 @@ def _issue(
         balance = total
         state = Invoice.State.OPEN if total > 0 else Invoice.State.PAID
     terms = settings.INVOICE_PAYMENT_TERMS_DAYS if is_charge else 0
-    invoice = Invoice.objects.create(
+    invoice = Invoice(
         account=account,
-        number=_next_number(),
+        number="",
         type=type,
         state=state,
         issue_date=issue_date,
@@ -299,44 +321,118 @@ def _issue(
         tax_evidence=dict(treatment.evidence),
         issued_by=by,
     )
-    _create_items(invoice, items, factor, (category, rate))
-    _after_issue(invoice, account)
-    log_action(
-        INVOICE_ISSUED,
-        obj=invoice,
-        account=account,
-        actor=by,
-        number=invoice.number,
-        type=invoice.type,
-        total=str(invoice.total),
-        currency=currency,
+    items_built: list[tuple[InvoiceItem, int | None]] = []
+    _build_items(items_built, invoice, items, factor, (category, rate))
+    return BuiltInvoice(invoice, items_built)
+
+
+def invoices_issue_built(built: Sequence[BuiltInvoice]) -> list[Invoice]:
+    """Issue built invoices (`invoice_build`) in their order: a block of numbers reserved,
+    then one INSERT for the invoices, one for each level of items, one for the outbox and
+    one for the audit trail. The caller's transaction holds the lock of every account
+    concerned, taken before the sequence's."""
+    if not built:
+        return []
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("Invoices are issued inside the transaction that locks their accounts.")
+    for each, number in zip(built, _reserve_numbers(len(built)), strict=True):
+        each.invoice.number = number
+    invoices = Invoice.objects.bulk_create([each.invoice for each in built])
+    details: list[InvoiceItem] = []
+    for each in built:
+        for item, parent in each.items:
+            item.invoice = each.invoice
+            if parent is not None:
+                details.append(item)
+    InvoiceItem.objects.bulk_create(
+        [item for each in built for item, parent in each.items if parent is None]
     )
+    if details:
+        for each in built:
+            for item, parent in each.items:
+                if parent is not None:
+                    item.parent = each.items[parent][0]
+        InvoiceItem.objects.bulk_create(details)
+    _after_issue(invoices)
+    log_actions(
+        [
+            audit_entry(
+                INVOICE_ISSUED,
+                obj=invoice,
+                account=invoice.account,
+                actor=invoice.issued_by,
+                number=invoice.number,
+                type=invoice.type,
+                total=str(invoice.total),
+                currency=invoice.currency,
+            )
+            for invoice in invoices
+        ]
+    )
+    return invoices
+
+
+def _issue(
+    *,
+    account: Account,
+    type: Invoice.Type,
+    currency: str,
+    items: Sequence[ItemSpec],
+    issue_date: date,
+    refers_to: Invoice | None = None,
+    period: tuple[date, date] | None = None,
+    reason: str = "",
+    by: User | None = None,
+    factor: Decimal = Decimal(1),
+    tax_evidence: Mapping[str, str] | None = None,
+) -> Invoice:
+    """Create an issued invoice with its items; the caller holds the account's lock."""
+    built = invoice_build(
+        account=account,
+        type=type,
+        currency=currency,
+        items=items,
+        issue_date=issue_date,
+        refers_to=refers_to,
+        period=period,
+        reason=reason,
+        by=by,
+        factor=factor,
+        tax_evidence=tax_evidence,
+    )
+    [invoice] = invoices_issue_built([built])
     return invoice
 
 
-def _after_issue(invoice: Invoice, account: Account) -> None:
-    """Render the PDF after the commit, and tell the billing contacts (outbox, same commit)."""
+def _after_issue(invoices: Sequence[Invoice]) -> None:
+    """Render each PDF after the commit, and tell the billing contacts (outbox, same
+    commit)."""
     from .tasks import invoice_documents_render_task
 
-    invoice_documents_render_task.delay(invoice.pk)
-    context = {
-        "invoice": invoice,
-        "account": account,
-        "url": settings.SITE_URL.rstrip("/") + reverse("invoices:detail", args=[invoice.pk]),
-    }
-    email_queue(
-        key=f"invoices.invoice.issued:{invoice.pk}",
-        account=account,
-        to=account.billing_emails(),
-        email=render_email("invoices/email/invoice_issued", context, language=account.language),
-        attachments=[
-            {
-                "kind": "invoices.invoice_pdf",
-                "id": invoice.pk,
-                "language": account.language,
-            }
-        ],
-    )
+    emails = []
+    recipients = Account.billing_emails_of({invoice.account_id for invoice in invoices})
+    for invoice in invoices:
+        invoice_documents_render_task.delay(invoice.pk)
+        account = invoice.account
+        context = {
+            "invoice": invoice,
+            "account": account,
+            "url": settings.SITE_URL.rstrip("/") + reverse("invoices:detail", args=[invoice.pk]),
+        }
+        emails.append(
+            QueuedEmail(
+                key=f"invoices.invoice.issued:{invoice.pk}",
+                account=account,
+                to=recipients.get(account.pk, []),
+                email=render_email(
+                    "invoices/email/invoice_issued", context, language=account.language
+                ),
+                attachments=[
+                    {"kind": "invoices.invoice_pdf", "id": invoice.pk, "language": account.language}
+                ],
+            )
+        )
+    emails_queue(emails)
 
 
 @transaction.atomic
@@ -595,28 +691,30 @@ class RunResult:
     recurring: list[Invoice] = field(default_factory=list)
 
 
-@transaction.atomic
-def recurring_run_account(*, account: Account, day: date) -> RunResult:
-    """Issue what `account` owes for its recurring charges on `day`; safe to run again.
+@dataclass
+class _Planned:
+    """One invoice a run issues for an account, and the charges it invoices through when."""
 
-    A charge that starts gets a New invoice prorated from its start to the next billing day;
-    from then on, each period of a month is billed on its first day by a Recurring invoice,
-    for every charge invoiced up to that day (periods missed while no run happened are issued
-    by the next run, each as its own invoice). Each charge records how far it is invoiced,
-    under the account's lock, so a second run for the same day finds nothing left to issue.
-    """
-    account = account_lock(account.pk)
-    result = RunResult()
-    charges = list(
-        RecurringCharge.objects.select_for_update()
-        .filter(account=account)
-        .active_on(day)
-        .order_by("pk")
-        .prefetch_related("details")
-    )
+    built: BuiltInvoice
+    charges: list[tuple[RecurringCharge, date]]
+
+
+def _recurring_plan(
+    account: Account,
+    charges: Sequence[RecurringCharge],
+    day: date,
+    *,
+    table: RateTable,
+    evidence: Mapping[str, str],
+) -> list[_Planned]:
+    """The New and Recurring invoices `charges` (the account's active ones, locked, in id
+    order) owe on `day`, built, in the order they are issued, taxed by the rates of `table`
+    with the account's `evidence`; writes nothing."""
+    planned: list[_Planned] = []
     currency = account.currency
+    through = {charge.pk: charge.invoiced_through for charge in charges}
 
-    starting = [c for c in charges if c.invoiced_through is None]
+    starting = [c for c in charges if through[c.pk] is None]
     if starting:
         # Each charge is prorated on its own; they share one New invoice per start date.
         by_start: dict[date, list[RecurringCharge]] = {}
@@ -631,7 +729,7 @@ def recurring_run_account(*, account: Account, day: date) -> RunResult:
                 if factor == 1
                 else f" ({(cycle_end - starts_on).days}/" + (f"{(cycle_end - cycle_start).days})")
             )
-            invoice = _issue(
+            built = invoice_build(
                 account=account,
                 type=Invoice.Type.NEW,
                 currency=currency,
@@ -639,37 +737,138 @@ def recurring_run_account(*, account: Account, day: date) -> RunResult:
                 issue_date=day,
                 period=(starts_on, cycle_end - timedelta(days=1)),
                 factor=factor,
+                tax_evidence=evidence,
+                tax_table=table,
             )
-            result.new.append(invoice)
+            planned.append(_Planned(built, [(c, cycle_end) for c in group]))
             for charge in group:
-                charge.invoiced_through = cycle_end
-                charge.save(update_fields=["invoiced_through"])
+                through[charge.pk] = cycle_end
 
     # Every charge is billed from where its invoicing stopped, one period at a time, so a
     # billing day the workers missed is caught up on the next run instead of being lost.
     while True:
-        due = [c for c in charges if c.invoiced_through is not None and c.invoiced_through <= day]
+        due = [c for c in charges if (t := through[c.pk]) is not None and t <= day]
         if not due:
             break
-        period_start = min(c.invoiced_through for c in due if c.invoiced_through)
-        group = [c for c in due if c.invoiced_through == period_start]
+        period_start = min(t for c in due if (t := through[c.pk]) is not None)
+        group = [c for c in due if through[c.pk] == period_start]
         period_end = next_billing_date(account, period_start)
-        invoice = _issue(
+        built = invoice_build(
             account=account,
             type=Invoice.Type.RECURRING,
             currency=currency,
             items=[_charge_spec(c, (period_start, period_end)) for c in group],
             issue_date=day,
             period=(period_start, period_end - timedelta(days=1)),
+            tax_evidence=evidence,
+            tax_table=table,
         )
-        result.recurring.append(invoice)
+        planned.append(_Planned(built, [(c, period_end) for c in group]))
         for charge in group:
-            charge.invoiced_through = period_end
-            charge.save(update_fields=["invoiced_through"])
+            through[charge.pk] = period_end
+    return planned
 
-    if result.new or result.recurring:
-        _apply_credits(account, currency)
-    return result
+
+def _recurring_issue(
+    plans: Sequence[tuple[Account, list[_Planned]]],
+) -> dict[int, RunResult]:
+    """Issue the planned invoices of each account (one INSERT a kind of row for all), record
+    how far each charge is invoiced (one UPDATE), and apply the open credits of the accounts
+    that have any. The caller holds the accounts' locks and their charges'."""
+    results = {account.pk: RunResult() for account, _plan in plans}
+    everything = [each for _account, plan in plans for each in plan]
+    invoices_issue_built([each.built for each in everything])
+    changed: dict[int, RecurringCharge] = {}
+    for each in everything:
+        invoice = each.built.invoice
+        result = results[invoice.account_id]
+        (result.new if invoice.type == Invoice.Type.NEW else result.recurring).append(invoice)
+        for charge, through in each.charges:
+            charge.invoiced_through = through
+            changed[charge.pk] = charge
+    if changed:
+        RecurringCharge.objects.bulk_update(list(changed.values()), ["invoiced_through"])
+    issued = [account for account, plan in plans if plan]
+    if issued:
+        with_credits = set(
+            Invoice.objects.filter(
+                account__in=issued,
+                currency__in={account.currency for account in issued},
+                state=Invoice.State.CREDIT_AVAILABLE,
+            ).values_list("account_id", "currency")
+        )
+        for account in issued:
+            if (account.pk, account.currency) in with_credits:
+                _apply_credits(account, account.currency)
+                for invoice in [*results[account.pk].new, *results[account.pk].recurring]:
+                    invoice.refresh_from_db(fields=["balance", "state"])
+    return results
+
+
+@transaction.atomic
+def recurring_run_account(*, account: Account, day: date) -> RunResult:
+    """Issue what `account` owes for its recurring charges on `day`; safe to run again.
+
+    A charge that starts gets a New invoice prorated from its start to the next billing day;
+    from then on, each period of a month is billed on its first day by a Recurring invoice,
+    for every charge invoiced up to that day (periods missed while no run happened are issued
+    by the next run, each as its own invoice). Each charge records how far it is invoiced,
+    under the account's lock, so a second run for the same day finds nothing left to issue.
+    """
+    account = account_lock(account.pk)
+    charges = list(
+        RecurringCharge.objects.select_for_update()
+        .filter(account=account)
+        .active_on(day)
+        .order_by("pk")
+        .prefetch_related("details")
+    )
+    return recurring_plan_and_issue([account], {account.pk: charges}, day)[account.pk]
+
+
+@transaction.atomic
+def recurring_run_accounts(*, account_ids: Sequence[int], day: date) -> dict[int, RunResult]:
+    """`recurring_run_account` for many accounts at once, in one transaction: the accounts
+    locked together (in id order, as every worker takes them), their invoices issued with
+    one block of numbers (in the accounts' order) and one INSERT for each kind of row.
+    Returns each account's result; an error issues nothing for any of them."""
+    accounts = list(Account.objects.select_for_update().filter(pk__in=account_ids).order_by("pk"))
+    by_account: dict[int, list[RecurringCharge]] = {account.pk: [] for account in accounts}
+    for charge in (
+        RecurringCharge.objects.select_for_update()
+        .filter(account__in=accounts)
+        .active_on(day)
+        .order_by("account_id", "pk")
+        .prefetch_related("details")
+    ):
+        by_account[charge.account_id].append(charge)
+    return recurring_plan_and_issue(accounts, by_account, day)
+
+
+def recurring_plan_and_issue(
+    accounts: Sequence[Account], charges: Mapping[int, Sequence[RecurringCharge]], day: date
+) -> dict[int, RunResult]:
+    """Build and issue what each of `accounts` (locked, with their `charges` by account id)
+    owes on `day`: the rates loaded once and the apps' tax evidence asked once for all."""
+    table = rate_table_load(
+        countries={str(settings.SELLER_COUNTRY), *(a.country.code for a in accounts)}
+    )
+    evidence = hooks.tax_evidence(accounts)
+    return _recurring_issue(
+        [
+            (
+                account,
+                _recurring_plan(
+                    account,
+                    charges[account.pk],
+                    day,
+                    table=table,
+                    evidence=evidence.get(account.pk, {}),
+                ),
+            )
+            for account in accounts
+        ]
+    )
 
 
 def accounts_due_for_run(day: date) -> list[int]:

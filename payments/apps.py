@@ -18,11 +18,11 @@ class PaymentsConfig(AppConfig):
             sections,
         )
         from .receipts import receipt_pdf_attachment
-        from .tax_evidence import monthly_card_country
+        from .tax_evidence import monthly_card_countries
 
         checks.register()
         hooks.on_billing_summary(sections.billing_summary_section)
-        hooks.on_tax_evidence(monthly_card_country)
+        hooks.on_tax_evidence(monthly_card_countries)
         hooks.on_pay_invoices(sections.pay_invoices_url)
         hooks.on_statement_payments(sections.statement_payment_refs)
         register_attachment_provider("payments.receipt_pdf", receipt_pdf_attachment)

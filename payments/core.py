@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -27,9 +29,10 @@ from django.db.models import Case, Q, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.audit import log_action
-from accounts.outbox import email_queue, render_email
-from invoices.models import Invoice
+from accounts.audit import audit_entry, log_action, log_actions
+from accounts.models import Account
+from accounts.outbox import QueuedEmail, email_queue, emails_queue, render_email
+from invoices.models import Allocation, Invoice
 from invoices.services import invoice_apply_payment
 
 from . import hooks
@@ -47,7 +50,7 @@ from .gateway import Unanswered, card_gateway, gateway_ask
 from .gateways.base import BrowserConfirmedCards, GatewayResult, Outcome
 from .locks import attempt_lock, payment_lock
 from .models import GatewayAttempt, Payment, PaymentAllocation, PaymentMethod, PaymentRefund
-from .selectors import amount_owed
+from .selectors import amount_owed, amounts_owed_of
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ __all__ = [
     "new_key",
     "payment_record_outcome",
     "payment_settle_card",
+    "payments_record_succeeded",
     "payments_settle",
 ]
 
@@ -441,3 +445,159 @@ def _settle(payment: Payment, *, now: datetime, quiet: datetime) -> Payment:
         # Never confirmed with the bank: the intent is canceled, so it can never be taken.
         return payment_card_abandon(payment=payment)
     return payment
+
+
+# Successes of many card-on-file charges at once (the billing run) ------------------------------
+
+
+def payments_record_succeeded(
+    *, outcomes: Sequence[tuple[int, int, GatewayResult]], now: datetime | None = None
+) -> list[tuple[int, int, GatewayResult]]:
+    """`payment_record_outcome` for the plain successes among `outcomes` ((payment id,
+    attempt id, answer)): payments still processing whose whole amount goes to the invoice
+    they were made for, recorded in one transaction with one statement for each kind of row
+    (the same rows, audit entries, receipts and hooks as one at a time). Returns the rest,
+    untouched, for the caller to record one by one."""
+    now = now or timezone.now()
+    succeeded = [o for o in outcomes if o[2].outcome == Outcome.SUCCEEDED]
+    rest = [o for o in outcomes if o[2].outcome != Outcome.SUCCEEDED]
+    if not succeeded:
+        return rest
+    with transaction.atomic():
+        ids = [payment_id for payment_id, _attempt, _result in succeeded]
+        # The order of `locks`: the Accounts, the payments, their attempts, the invoices.
+        account_ids = sorted(
+            set(Payment.objects.filter(pk__in=ids).values_list("account_id", flat=True))
+        )
+        accounts = {
+            a.pk: a
+            for a in Account.objects.select_for_update().filter(pk__in=account_ids).order_by("pk")
+        }
+        payments = {
+            p.pk: p for p in Payment.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        }
+        attempts = {
+            a.pk: a
+            for a in GatewayAttempt.objects.select_for_update()
+            .filter(pk__in=[attempt for _p, attempt, _r in succeeded])
+            .order_by("pk")
+        }
+        invoices = {
+            i.pk: i
+            for i in Invoice.objects.select_for_update()
+            .filter(pk__in=[p.pay_first_id for p in payments.values() if p.pay_first_id])
+            .order_by("pk")
+        }
+        plain: list[tuple[Payment, GatewayAttempt, GatewayResult, Invoice]] = []
+        for payment_id, attempt_id, result in succeeded:
+            payment, attempt = payments.get(payment_id), attempts.get(attempt_id)
+            invoice = invoices.get(payment.pay_first_id or 0) if payment else None
+            if (
+                payment is None
+                or attempt is None
+                or invoice is None
+                or payment.state != Payment.State.PROCESSING
+                or attempt.status not in _OPEN_ATTEMPTS
+                or attempt.payment_id != payment.pk
+                or invoice.state != Invoice.State.OPEN
+                or invoice.currency != payment.currency
+                or invoice.balance < payment.amount
+                or result.card is not None
+            ):
+                rest.append((payment_id, attempt_id, result))
+                continue
+            payment.account = accounts[payment.account_id]
+            plain.append((payment, attempt, result, invoice))
+        if plain:
+            _record_succeeded_together(plain, now)
+    return rest
+
+
+def _record_succeeded_together(
+    plain: list[tuple[Payment, GatewayAttempt, GatewayResult, Invoice]], now: datetime
+) -> None:
+    completed_at = timezone.now()
+    allocations = []
+    for payment, attempt, result, invoice in plain:
+        attempt.status = GatewayAttempt.Status.SUCCEEDED
+        attempt.reference = result.reference or attempt.reference
+        attempt.decline = result.decline or ""
+        attempt.message = result.message[:255]
+        attempt.completed_at = completed_at
+        payment.state = Payment.State.SUCCEEDED
+        payment.reference = result.reference or payment.reference
+        payment.completed_at = completed_at
+        invoice.balance -= payment.amount
+        invoice.state = Invoice.State.OPEN if invoice.balance > 0 else Invoice.State.PAID
+        allocations.append(
+            Allocation(
+                invoice=invoice,
+                source=Allocation.Source.PAYMENT,
+                amount=payment.amount,
+                currency=invoice.currency,
+            )
+        )
+    GatewayAttempt.objects.bulk_update(
+        [attempt for _p, attempt, _r, _i in plain],
+        ["status", "reference", "decline", "message", "completed_at"],
+    )
+    Payment.objects.bulk_update(
+        [payment for payment, *_rest in plain], ["state", "reference", "completed_at"]
+    )
+    Invoice.objects.bulk_update([invoice for *_rest, invoice in plain], ["balance", "state"])
+    allocations = Allocation.objects.bulk_create(allocations)
+    PaymentAllocation.objects.bulk_create(
+        [
+            PaymentAllocation(payment=payment, allocation=allocation)
+            for (payment, *_rest), allocation in zip(plain, allocations, strict=True)
+        ]
+    )
+    log_actions(
+        [
+            audit_entry(
+                PAYMENT_SUCCEEDED,
+                obj=payment,
+                account=payment.account,
+                amount=str(payment.amount),
+                currency=payment.currency,
+            )
+            for payment, *_rest in plain
+        ]
+    )
+    _send_receipts(
+        [(payment, [(invoice.number, payment.amount)]) for payment, _a, _r, invoice in plain]
+    )
+    for payment, _attempt, result, _invoice in plain:
+        hooks.payment_outcome_recorded(payment, result, now)
+
+
+def _send_receipts(receipts: list[tuple[Payment, list[tuple[str, Decimal]]]]) -> None:
+    """`_send_receipt` for many payments (each with the lines it paid), one INSERT."""
+    accounts = {payment.account_id: payment.account for payment, _lines in receipts}
+    recipients = Account.billing_emails_of(accounts)
+    owed = amounts_owed_of(list(accounts))
+    emails = []
+    for payment, lines in receipts:
+        account = accounts[payment.account_id]
+        to = set(recipients.get(account.pk, []))
+        if payment.created_by is not None:
+            to.add(payment.created_by.email)
+        context = {
+            "payment": payment,
+            "account": account,
+            "lines": lines,
+            "balance": owed.get((account.pk, payment.currency), Decimal(0)),
+            "url": settings.SITE_URL.rstrip("/") + reverse("payments:detail", args=[payment.pk]),
+        }
+        emails.append(
+            QueuedEmail(
+                key=f"payments.payment.receipt:{payment.pk}",
+                account=account,
+                to=sorted(to),
+                email=render_email("payments/email/receipt", context, language=account.language),
+                attachments=[
+                    {"kind": "payments.receipt_pdf", "id": payment.pk, "language": account.language}
+                ],
+            )
+        )
+    emails_queue(emails)

@@ -18,6 +18,7 @@ from typing import Literal, cast
 
 from django.conf import settings
 
+from .gateway_stats import timed_call
 from .gateways import card_gateway, paypal_gateway
 from .gateways.base import (
     CardGateway,
@@ -29,6 +30,7 @@ from .gateways.base import (
 )
 from .instruments import observed_gateway_call
 from .models import GatewayAttempt, Payment
+from .rate_limit import gateway_turn
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +72,16 @@ def gateway_call(
     A gateway that could not be reached did nothing: by default that is a FAILED, retryable
     answer; `unreached="unknown"` leaves it to the settling instead (a PayPal capture or a
     refund, which the settler asks about or sends again under the same key).
+
+    The call waits for its turn under the gateway's rate limit first (`rate_limit`); one
+    that gets none is not made, which is a gateway that could not be reached.
     """
     try:
-        return call()
+        gateway_turn(gateway=attempt.gateway)
+        with timed_call(attempt.gateway) as outcome:
+            result = call()
+            outcome.append(result.outcome.value)
+        return result
     except GatewayTimeout as error:
         if error.reference:
             GatewayAttempt.objects.filter(pk=attempt.pk, reference="").update(
@@ -97,10 +106,12 @@ class Unanswered:
     error: str
 
 
-def gateway_ask[T](call: Callable[[], T]) -> T | Unanswered:
-    """A question to a gateway (what became of a charge, an order); `Unanswered` when it
-    cannot answer now."""
+def gateway_ask[T](call: Callable[[], T], *, gateway: str = "") -> T | Unanswered:
+    """A question to a gateway (what became of a charge, an order; the card gateway unless
+    `gateway` says); `Unanswered` when it cannot answer now, or no turn under its rate limit
+    came."""
     try:
+        gateway_turn(gateway=gateway or settings.CARD_GATEWAY)
         return call()
     except (GatewayTimeout, GatewayUnavailable) as error:
         message = str(error) or type(error).__name__

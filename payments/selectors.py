@@ -3,6 +3,7 @@ the apps above (the billing run)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from django.db.models import Sum
@@ -68,3 +69,35 @@ def payment_applied(payment: Payment) -> Decimal:
 def monthly_payment_method(account: Account) -> PaymentMethod | None:
     """The account's monthly card, if it has one."""
     return PaymentMethod.objects.filter(account=account, is_monthly=True).first()
+
+
+def amounts_payable(account_ids: Sequence[int]) -> dict[tuple[int, str], Decimal]:
+    """`amount_payable` of many accounts at once, by (account, currency): two queries."""
+    owed = {
+        (row["account_id"], row["currency"]): row["total"] or Decimal(0)
+        for row in Invoice.objects.filter(account_id__in=account_ids, state=Invoice.State.OPEN)
+        .values("account_id", "currency")
+        .annotate(total=Sum("balance"))
+        .order_by()
+    }
+    for row in (
+        Payment.objects.filter(account_id__in=account_ids, state__in=Payment.IN_FLIGHT)
+        .values("account_id", "currency")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    ):
+        key = (row["account_id"], row["currency"])
+        if key in owed:
+            owed[key] -= row["total"] or Decimal(0)
+    return {key: max(round_money(amount, key[1]), Decimal(0)) for key, amount in owed.items()}
+
+
+def amounts_owed_of(account_ids: Sequence[int]) -> dict[tuple[int, str], Decimal]:
+    """`amount_owed` of many accounts at once, by (account, currency): one query."""
+    return {
+        (row["account_id"], row["currency"]): round_money(row["total"] or 0, row["currency"])
+        for row in Invoice.objects.filter(account_id__in=account_ids, state=Invoice.State.OPEN)
+        .values("account_id", "currency")
+        .annotate(total=Sum("balance"))
+        .order_by()
+    }

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from kombu import Exchange, Queue
 
 from portal.environment import Env
+from sandbox_gateway.latency import LatencyError, parse_latency
 
 # Lets generic Django classes be subscripted at run time (QuerySet[Invoice], ModelAdmin[X]).
 django_stubs_ext.monkeypatch()
@@ -446,6 +447,30 @@ SANDBOX_GATEWAY = any(
 )
 if SANDBOX_GATEWAY:
     INSTALLED_APPS.append("sandbox_gateway")
+# How long the sandbox processor takes to answer, e.g. "lognormal:median=400ms,p99=3s" (see
+# sandbox_gateway/latency.py); empty: at once (the default, and the test suite's).
+SANDBOX_LATENCY = env.str("SANDBOX_LATENCY", default="")
+try:
+    parse_latency(SANDBOX_LATENCY)
+except LatencyError as error:
+    raise ImproperlyConfigured(str(error)) from error
+
+# What the card processor allows: at most this many requests a second from every worker on
+# every host together (a token bucket in Redis, payments/rate_limit.py); 0: no limit. Stripe
+# allows 100 in live mode and 25 in test mode. A call waits for its turn up to
+# GATEWAY_RATE_LIMIT_WAIT_SECONDS (Redis down included), then is not made: it failed before
+# reaching the gateway, and is tried again as any unreached call is.
+GATEWAY_MAX_REQUESTS_PER_SECOND = env.float("GATEWAY_MAX_REQUESTS_PER_SECOND", default=0.0)
+GATEWAY_RATE_LIMIT_WAIT_SECONDS = env.float("GATEWAY_RATE_LIMIT_WAIT_SECONDS", default=60.0)
+if GATEWAY_MAX_REQUESTS_PER_SECOND < 0 or GATEWAY_RATE_LIMIT_WAIT_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "GATEWAY_MAX_REQUESTS_PER_SECOND must be 0 (no limit) or more, and "
+        "GATEWAY_RATE_LIMIT_WAIT_SECONDS more than 0."
+    )
+if GATEWAY_MAX_REQUESTS_PER_SECOND and not REDIS_URL:
+    raise ImproperlyConfigured(
+        "GATEWAY_MAX_REQUESTS_PER_SECOND is shared by every worker through Redis: set REDIS_URL."
+    )
 
 # One-time payments: how long an unanswered gateway call waits before it is looked up, and
 # how long a PayPal order may wait for the customer's approval before it is given up.
@@ -474,6 +499,13 @@ LATE_FEE_FIXED = env.decimal_dict("LATE_FEE_FIXED")
 LATE_FEE_EVERY_DAYS = env.int("LATE_FEE_EVERY_DAYS", default=30)
 # The daily billing run fans out to the workers in chunks of this many accounts.
 BILLING_CHUNK_SIZE = env.int("BILLING_CHUNK_SIZE", default=50)
+# How many charges of a chunk a worker process has in flight at once (threads, each with its
+# own database connection); 1 charges one after the other.
+BILLING_CHARGE_CONCURRENCY = env.int("BILLING_CHARGE_CONCURRENCY", default=32)
+if BILLING_CHUNK_SIZE < 1 or BILLING_CHARGE_CONCURRENCY < 1:
+    raise ImproperlyConfigured(
+        "BILLING_CHUNK_SIZE and BILLING_CHARGE_CONCURRENCY must be 1 or more."
+    )
 
 CACHES = {
     "default": (

@@ -49,6 +49,9 @@ class SandboxRequest(models.Model):
     refund_of = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, related_name="refunds"
     )
+    # When the request reached the processor (what a processor's rate limit counts), before
+    # it did anything; `created_at` is when its answer was recorded.
+    received_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

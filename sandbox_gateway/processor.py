@@ -6,10 +6,12 @@ processor over the network; requests are idempotent by the caller's key.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -20,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
+from . import latency
 from .cards import (
     TEST_CARDS,
     Scenario,
@@ -38,6 +41,21 @@ class ProcessorTimeout(Exception):
 
 class UnknownToken(Exception):
     """The token does not exist or has been used."""
+
+
+def _answers_after_latency[**P, R](call: Callable[P, R]) -> Callable[P, R]:
+    """A call the portal's server makes to the processor: it acts at once (the request is
+    recorded when it arrives), and its answer, or its time-out, comes back after a time
+    drawn from SANDBOX_LATENCY (none unless set)."""
+
+    @functools.wraps(call)
+    def answered_late(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return call(*args, **kwargs)
+        finally:
+            latency.wait(settings.SANDBOX_LATENCY)
+
+    return answered_late
 
 
 @dataclass(frozen=True)
@@ -136,18 +154,25 @@ def _record(
             )
     except IntegrityError:
         # The same request again: answer what was answered the first time.
-        earlier = lookup(key)
+        earlier = _lookup(key)
         assert earlier is not None
         return earlier
     return answer
 
 
-def lookup(key: str) -> Answer | None:
+def _lookup(key: str) -> Answer | None:
     return _answer(
         SandboxRequest.objects.filter(idempotency_key=key).select_related("card").first()
     )
 
 
+@_answers_after_latency
+def lookup(key: str) -> Answer | None:
+    """What the processor answered the request of `key`, if it ever received it."""
+    return _lookup(key)
+
+
+@_answers_after_latency
 def lookup_reference(reference: str) -> Answer | None:
     return _answer(
         SandboxRequest.objects.filter(reference=reference).select_related("card").first()
@@ -166,10 +191,11 @@ def _answer(request: SandboxRequest | None) -> Answer | None:
     )
 
 
+@_answers_after_latency
 @transaction.atomic
 def verify(*, token: str, key: str) -> Answer:
     """A zero-amount authorisation: the token becomes a reusable credential if it passes."""
-    earlier = lookup(key)
+    earlier = _lookup(key)
     if earlier is not None:
         return earlier
     card = SandboxCard.objects.select_for_update().filter(token=token).first()
@@ -193,11 +219,13 @@ def verify(*, token: str, key: str) -> Answer:
     )
 
 
+@_answers_after_latency
 def charge(
     *, amount: Decimal, currency: str, key: str, credential: str = "", token: str = ""
 ) -> Answer:
     """Charge a card on file (its credential) or, once, a single-use token."""
-    earlier = lookup(key)
+    received_at = timezone.now()
+    earlier = _lookup(key)
     if earlier is not None:
         return earlier
     if token:
@@ -215,7 +243,7 @@ def charge(
     if card is None:
         return _record(key, "charge", Answer("failed", new_reference(), "", "Unknown card."), None)
     scenario = Scenario(card.scenario)
-    money = {"amount": amount, "currency": currency}
+    money = {"amount": amount, "currency": currency, "received_at": received_at}
     if scenario == Scenario.TIMEOUT_NOT_CHARGED:
         raise ProcessorTimeout(key)
     if scenario == Scenario.PROCESSING_ERROR:
@@ -239,8 +267,9 @@ def charge(
     return answer
 
 
+@_answers_after_latency
 def refund(*, charge_reference: str, amount: Decimal, currency: str, key: str) -> Answer:
-    earlier = lookup(key)
+    earlier = _lookup(key)
     if earlier is not None:
         return earlier
     original = SandboxRequest.objects.filter(

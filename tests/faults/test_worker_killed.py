@@ -94,6 +94,9 @@ def test_a_chunk_of_a_killed_worker_is_redelivered_after_the_visibility_timeout_
         # (rather than waiting the minute a settler would).
         "PAYMENT_SETTLE_AFTER_SECONDS": "1",
         "MEDIA_ROOT": str(tmp_path),
+        # One charge after the other, as this test tells it (test_charges_in_flight has the
+        # same story with charges in flight together).
+        "BILLING_CHARGE_CONCURRENCY": "1",
     }
 
     app.conf.task_always_eager = False

@@ -6,8 +6,9 @@ its faults from the environment:
 
 - FAULT_TASK_LOG: a file each task's start is appended to (time, task id, name, process),
   and the worker's readiness, so that a test sees which worker ran what and when.
-- FAULT_HOLD_AFTER_CHARGES=N: after the Nth card charge the sandbox processor carried out,
-  the worker writes FAULT_HOLD_MARKER and waits forever before the answer reaches the
+- FAULT_HOLD_AFTER_CHARGES=N: after the Nth card charge the sandbox processor carried out
+  (counted across the threads that make a chunk's charges), the worker writes
+  FAULT_HOLD_MARKER and that charge's thread waits forever before the answer reaches the
   portal: the money moved, the outcome is not recorded, and the test kills it there.
 """
 
@@ -17,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,12 +57,15 @@ def _install_faults() -> None:
         return
     real_charge = SandboxGateway._charge
     charges = 0
+    counting = threading.Lock()  # the billing run's charges are made by several threads
 
     def charge_then_hold(self: SandboxGateway, **request: Any) -> Any:
         nonlocal charges
         result = real_charge(self, **request)
-        charges += 1
-        if charges == hold_after:
+        with counting:
+            charges += 1
+            held = charges == hold_after
+        if held:
             Path(os.environ["FAULT_HOLD_MARKER"]).write_text(request["key"])
             while True:  # the answer never comes back: the worker is killed here
                 time.sleep(1)

@@ -1,0 +1,126 @@
+"""The card processor's rate limit, shared by every worker on every host: a token bucket in
+Redis (GATEWAY_MAX_REQUESTS_PER_SECOND for each gateway), taken and refilled atomically by
+one Lua script on Redis's own clock, so that hosts whose clocks drift still share one limit.
+
+The bucket holds a single token, refilled at the limit's rate, and a caller reserves the next
+token (the generic cell rate algorithm, a token bucket's exact equivalent: one round trip to
+Redis for each call, however many wait): calls are spaced 1/rate apart, so no second (from
+any instant) sees more than the limit, however many workers ask at once. No burst is allowed:
+the processor counts every second.
+
+Fail closed: a call that cannot get its turn (Redis down, or the limit's queue longer than
+GATEWAY_RATE_LIMIT_WAIT_SECONDS) is not made. `gateway_turn` raises GatewayUnavailable, which
+the gateway facade maps as for any call that never reached the gateway (`gateway.gateway_call`:
+a retryable failure, or an attempt left for the settler), so nothing is charged twice and
+nothing recorded is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from .gateways.base import GatewayUnavailable
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from redis.commands.core import AsyncScript, Script
+
+logger = logging.getLogger(__name__)
+
+# KEYS[1]: the bucket (the moment its next token is there, on Redis's clock); ARGV[1]: the
+# rate (tokens a second); ARGV[2]: the longest wait the caller accepts. The caller's turn is
+# reserved (the bucket's next token moves on by 1/rate) and the seconds until it returned;
+# "-1", reserving nothing, when it is further away than the caller waits. Strings both ways:
+# Lua numbers lose their fraction on the way out.
+RESERVE_TURN = """
+if redis.replicate_commands then redis.replicate_commands() end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local rate = tonumber(ARGV[1])
+local longest = tonumber(ARGV[2])
+local next_token = tonumber(redis.call('GET', KEYS[1]) or '0')
+local turn = math.max(next_token, now)
+local wait = turn - now
+if wait > longest then
+  return '-1'
+end
+local after = turn + 1 / rate
+local keep = math.ceil((after - now) * 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.6f', after), 'PX', keep)
+return string.format('%.6f', wait)
+"""
+
+# Between two asks while Redis cannot be reached.
+_REDIS_RETRY_SECONDS = 0.5
+
+_waiting = 0
+_waiting_lock = threading.Lock()
+
+
+def calls_waiting() -> int:
+    """How many gateway calls of this process wait for their turn now (for the metrics)."""
+    return _waiting
+
+
+@lru_cache(maxsize=4)
+def _script(url: str) -> Script | AsyncScript:
+    import redis
+
+    client: Redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return client.register_script(RESERVE_TURN)
+
+
+def bucket_key(gateway: str) -> str:
+    return f"portal:gateway-rate:{gateway}"
+
+
+def gateway_turn(*, gateway: str) -> float:
+    """Wait until `gateway` may be called under GATEWAY_MAX_REQUESTS_PER_SECOND (at once when
+    there is no limit); the seconds waited. Raises GatewayUnavailable when the turn does not
+    come within GATEWAY_RATE_LIMIT_WAIT_SECONDS (Redis down included): the call must not be
+    made."""
+    rate = float(settings.GATEWAY_MAX_REQUESTS_PER_SECOND)
+    if rate <= 0:
+        return 0.0
+    import redis
+
+    global _waiting
+    started = time.monotonic()
+    deadline = started + float(settings.GATEWAY_RATE_LIMIT_WAIT_SECONDS)
+    script = _script(settings.REDIS_URL)
+    with _waiting_lock:
+        _waiting += 1
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                answer = script(
+                    keys=[bucket_key(gateway)], args=[repr(rate), f"{max(left, 0):.6f}"]
+                )
+                wait = float(answer)  # type: ignore[arg-type]
+            except redis.RedisError as error:
+                # Without the shared bucket nobody knows whose turn it is: wait for Redis.
+                logger.warning("The gateway's rate limit cannot be asked (%s); waiting.", error)
+                if left <= _REDIS_RETRY_SECONDS:
+                    raise GatewayUnavailable(
+                        f"The rate limit of {rate:g} requests/s could not be asked for "
+                        f"{settings.GATEWAY_RATE_LIMIT_WAIT_SECONDS:g} s; not sent."
+                    ) from error
+                time.sleep(_REDIS_RETRY_SECONDS)
+                continue
+            if wait < 0:
+                raise GatewayUnavailable(
+                    f"No turn under the rate limit of {rate:g} requests/s within "
+                    f"{settings.GATEWAY_RATE_LIMIT_WAIT_SECONDS:g} s; not sent."
+                )
+            time.sleep(wait)
+            return time.monotonic() - started
+    finally:
+        with _waiting_lock:
+            _waiting -= 1

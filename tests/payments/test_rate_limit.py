@@ -1,0 +1,102 @@
+"""GATEWAY_MAX_REQUESTS_PER_SECOND: one token bucket in Redis shared by every worker, so
+that the processor never gets more than its limit in any second; and fail closed: without
+Redis no call is made, nothing is charged twice and nothing recorded is lost."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+import redis
+
+from payments import rate_limit
+from payments.gateway import gateway_ask
+from payments.gateways.base import GatewayUnavailable
+from payments.rate_limit import bucket_key, gateway_turn
+
+
+@pytest.fixture
+def limited(settings) -> redis.Redis:
+    if not settings.REDIS_URL:
+        pytest.skip("REDIS_URL is not set")
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete(bucket_key("sandbox"), bucket_key("test-gateway"))
+    settings.GATEWAY_MAX_REQUESTS_PER_SECOND = 40
+    settings.GATEWAY_RATE_LIMIT_WAIT_SECONDS = 30
+    yield client
+    client.delete(bucket_key("sandbox"), bucket_key("test-gateway"))
+
+
+def _dead_redis_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"  # nothing listens there once the probe is closed
+
+
+def test_no_limit_means_no_wait_and_no_redis(settings) -> None:
+    settings.GATEWAY_MAX_REQUESTS_PER_SECOND = 0
+    settings.REDIS_URL = _dead_redis_url()
+    assert gateway_turn(gateway="sandbox") == 0.0
+
+
+def test_callers_in_many_threads_never_get_more_than_the_limit_in_any_second(
+    limited: redis.Redis,
+) -> None:
+    turns: list[float] = []
+    lock = threading.Lock()
+    start = threading.Barrier(12)
+
+    def caller() -> None:
+        start.wait()
+        for _ in range(8):
+            gateway_turn(gateway="test-gateway")
+            with lock:
+                turns.append(time.monotonic())
+
+    threads = [threading.Thread(target=caller) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(turns) == 96
+    turns.sort()
+    busiest = max(sum(1 for other in turns if turn <= other < turn + 1.0) for turn in turns)
+    # 96 calls at 40 a second: about 2.4 s, never more than 40 (+1 for the sleep's own
+    # jitter measured here, after the turn) in any window of one second.
+    assert busiest <= 41
+    assert turns[-1] - turns[0] >= 95 / 40 - 0.1
+
+
+def test_the_bucket_is_shared_through_redis_by_separate_clients(limited: redis.Redis) -> None:
+    rate_limit._script.cache_clear()
+    gateway_turn(gateway="test-gateway")
+    # Another process would have its own client; the next turn is in Redis, not here.
+    rate_limit._script.cache_clear()
+    started = time.monotonic()
+    gateway_turn(gateway="test-gateway")
+    assert time.monotonic() - started >= 1 / 40 - 0.005
+    assert limited.exists(bucket_key("test-gateway"))
+
+
+def test_a_caller_that_would_wait_too_long_gets_no_turn(settings, limited: redis.Redis) -> None:
+    settings.GATEWAY_MAX_REQUESTS_PER_SECOND = 1
+    settings.GATEWAY_RATE_LIMIT_WAIT_SECONDS = 0.5
+    gateway_turn(gateway="test-gateway")
+    with pytest.raises(GatewayUnavailable, match="rate limit"):
+        gateway_turn(gateway="test-gateway")
+
+
+def test_without_redis_no_call_is_made_and_the_question_goes_unanswered(settings) -> None:
+    settings.GATEWAY_MAX_REQUESTS_PER_SECOND = 10
+    settings.GATEWAY_RATE_LIMIT_WAIT_SECONDS = 1
+    settings.REDIS_URL = _dead_redis_url()
+    called: list[bool] = []
+    started = time.monotonic()
+    answer = gateway_ask(lambda: called.append(True))
+    assert not called
+    assert type(answer).__name__ == "Unanswered"
+    # It waited for Redis (fail closed), then gave up.
+    assert time.monotonic() - started >= 0.5
