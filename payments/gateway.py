@@ -18,7 +18,6 @@ from typing import Literal, cast
 
 from django.conf import settings
 
-from .gateway_stats import timed_call
 from .gateways import card_gateway, paypal_gateway
 from .gateways.base import (
     CardGateway,
@@ -28,7 +27,7 @@ from .gateways.base import (
     Outcome,
     PayPalGateway,
 )
-from .instruments import observed_gateway_call
+from .instruments import gateway_call_observed
 from .models import GatewayAttempt, Payment
 from .rate_limit import gateway_turn
 
@@ -59,7 +58,6 @@ def attempt_mark_unknown(*, attempt: GatewayAttempt, message: str) -> None:
     ).update(status=GatewayAttempt.Status.UNKNOWN, message=message[:255])
 
 
-@observed_gateway_call
 def gateway_call(
     attempt: GatewayAttempt,
     call: Callable[[], GatewayResult],
@@ -74,11 +72,12 @@ def gateway_call(
     refund, which the settler asks about or sends again under the same key).
 
     The call waits for its turn under the gateway's rate limit first (`rate_limit`); one
-    that gets none is not made, which is a gateway that could not be reached.
+    that gets none is not made, which is a gateway that could not be reached. The call
+    itself, not the wait, is timed for the metrics (`instruments`).
     """
     try:
         gateway_turn(gateway=attempt.gateway)
-        with timed_call(attempt.gateway) as outcome:
+        with gateway_call_observed(attempt) as outcome:
             result = call()
             outcome.append(result.outcome.value)
         return result

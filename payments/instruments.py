@@ -9,15 +9,14 @@ writes each process's samples to a file there and the exporter adds them up.
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Concatenate
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from prometheus_client import Histogram
 
 if TYPE_CHECKING:
-    from .gateways.base import GatewayResult
     from .models import GatewayAttempt
 
 # A real processor answers in 0.5–3 s (Stripe's test charges: 1.24 s median); a timeout is 15–20 s.
@@ -32,25 +31,18 @@ gateway_call_seconds = Histogram(
 )
 
 
-def observed_gateway_call[**P](
-    function: Callable[Concatenate[GatewayAttempt, P], GatewayResult | None],
-) -> Callable[Concatenate[GatewayAttempt, P], GatewayResult | None]:
-    """Decorates the facade's `gateway_call(attempt, call, ...)`: the time the call took
-    lands in `gateway_call_seconds` with the attempt's gateway and kind and what came of it."""
-
-    @functools.wraps(function)
-    def observed(
-        attempt: GatewayAttempt, /, *args: P.args, **kwargs: P.kwargs
-    ) -> GatewayResult | None:
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            result = function(attempt, *args, **kwargs)
-            outcome = "unknown" if result is None else str(result.outcome.value)
-            return result
-        finally:
-            gateway_call_seconds.labels(
-                gateway=attempt.gateway or "unknown", kind=attempt.kind, outcome=outcome
-            ).observe(time.perf_counter() - started)
-
-    return observed
+@contextmanager
+def gateway_call_observed(attempt: GatewayAttempt) -> Iterator[list[str]]:
+    """Time the gateway call `attempt` records, while the block runs: the caller appends
+    the call's outcome to the yielded list; a block that raises is "unknown" (no sure
+    answer: the call timed out or the gateway could not be reached)."""
+    outcome: list[str] = []
+    started = time.perf_counter()
+    try:
+        yield outcome
+    finally:
+        gateway_call_seconds.labels(
+            gateway=attempt.gateway or "unknown",
+            kind=attempt.kind,
+            outcome=outcome[0] if outcome else "unknown",
+        ).observe(time.perf_counter() - started)
