@@ -20,7 +20,6 @@ from django.utils.translation import gettext_lazy as _
 from kombu import Exchange, Queue
 
 from portal.environment import Env
-from sandbox_gateway.latency import LatencyError, parse_latency
 
 # Lets generic Django classes be subscripted at run time (QuerySet[Invoice], ModelAdmin[X]).
 django_stubs_ext.monkeypatch()
@@ -449,11 +448,8 @@ if SANDBOX_GATEWAY:
     INSTALLED_APPS.append("sandbox_gateway")
 # How long the sandbox processor takes to answer, e.g. "lognormal:median=400ms,p99=3s" (see
 # sandbox_gateway/latency.py); empty: at once (the default, and the test suite's).
+# A bad value stops the start (sandbox_gateway/apps.py).
 SANDBOX_LATENCY = env.str("SANDBOX_LATENCY", default="")
-try:
-    parse_latency(SANDBOX_LATENCY)
-except LatencyError as error:
-    raise ImproperlyConfigured(str(error)) from error
 
 # What the card processor allows: at most this many requests a second from every worker on
 # every host together (a token bucket in Redis, payments/rate_limit.py); 0: no limit. Stripe

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -21,10 +22,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.models import Account, OutboundEmail, User
 from billing.tasks import billing_run_chunk_task
+from invoices import services as invoice_services
 from invoices.models import RecurringCharge
 from payments.cards import payment_method_approve
 from payments.models import Payment, PaymentMethod
 from portal.metrics import metrics_server_start
+from tests.factories import AccountFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "metrics-token-for-the-tests-0123456789"
@@ -117,7 +120,7 @@ def test_the_scrape_reports_payments_outbox_cards_and_queues(
 
 
 def test_gateway_latency_and_billing_run_accounts_are_counted_where_the_work_happens(
-    client: Client, token, account: Account, owner: User, rep: User, add_card
+    client: Client, token, account: Account, owner: User, rep: User, add_card, monkeypatch
 ) -> None:
     before = _scrape(client)
 
@@ -134,8 +137,24 @@ def test_gateway_latency_and_billing_run_accounts_are_counted_where_the_work_hap
         unit_price="100.00",
         starts_on=timezone.localdate().replace(day=1),
     )
-    totals = billing_run_chunk_task([account.pk, 0], timezone.localdate().isoformat())
-    assert totals["accounts"] + totals["failed"] == 2
+    # A second account whose invoice cannot be made: it fails, the first is done.
+    broken = AccountFactory()
+    RecurringCharge.objects.create(
+        account=broken,
+        description="VPS",
+        unit_price="5.00",
+        starts_on=timezone.localdate().replace(day=1),
+    )
+    real = invoice_services._charge_spec
+
+    def failing(charge: RecurringCharge, *args: Any) -> Any:
+        if charge.account_id == broken.pk:
+            raise RuntimeError("boom")
+        return real(charge, *args)
+
+    monkeypatch.setattr(invoice_services, "_charge_spec", failing)
+    totals = billing_run_chunk_task([account.pk, broken.pk], timezone.localdate().isoformat())
+    assert (totals["accounts"], totals["failed"]) == (1, 1)
     after = _scrape(client)
 
     verify = {"gateway": "sandbox", "kind": "verify", "outcome": "succeeded"}
