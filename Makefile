@@ -62,7 +62,21 @@ messages: install
 		"SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
 	@echo "Wrote $@ (DEBUG=1 and a generated SECRET_KEY)."
 
+# The demo's seller (Example Hosting Ltd, Dallas) gets a DEMO tax identifier, a placeholder
+# US EIN that is nobody's registration, so that the demo's e-invoices pass EN 16931 (BR-CO-26:
+# an invoice names an identifier of its seller). Only when no seller tax data is configured
+# (in the environment, on the command line or in $(ENV_FILE)): a real seller sets
+# SELLER_COUNTRY and SELLER_VAT_ID itself. Never in production: `check --deploy` refuses an
+# empty SELLER_VAT_ID (portal.E013) but cannot tell this placeholder from a real number.
+ENV_FILE ?= .env
+SELLER_TAX_DATA_SET := $(filter-out undefined,$(origin SELLER_COUNTRY) $(origin SELLER_VAT_ID) \
+	$(origin SELLER_TAX_ID))$(shell grep -Eqs '^[[:space:]]*(export[[:space:]]+)?SELLER_(COUNTRY|VAT_ID|TAX_ID)=' '$(ENV_FILE)' && echo env-file)
+DEMO_SELLER_VAT_ID := $(if $(strip $(SELLER_TAX_DATA_SET)),,12-3456789)
+
 run: export DEBUG ?= 1
+ifneq ($(DEMO_SELLER_VAT_ID),)
+run: export SELLER_VAT_ID := $(DEMO_SELLER_VAT_ID)
+endif
 run: install .env
 	$(MANAGE) migrate --no-input -v0
 	$(MANAGE) seed_demo

@@ -59,7 +59,11 @@ def check_visibility_timeout(**kwargs: Any) -> list[checks.CheckMessage]:
 
 def check_seller_tax_data(**kwargs: Any) -> list[checks.CheckMessage]:
     """The seller's VAT number is well formed (python-stdnum: format and check digits) and
-    its country is an ISO 3166 code: invoices print them and the tax rules depend on them."""
+    its country is an ISO 3166 code: invoices print them and the tax rules depend on them.
+
+    A seller outside the EU and the UK may give another tax registration number instead
+    (a US EIN, say): one that does not begin with a country's letters is not a VAT number,
+    and the e-invoice states it as the seller's tax and legal registration."""
     from stdnum.eu import vat as eu_vat
     from stdnum.exceptions import ValidationError as StdnumError
     from stdnum.gb import vat as gb_vat
@@ -76,7 +80,8 @@ def check_seller_tax_data(**kwargs: Any) -> list[checks.CheckMessage]:
             )
         )
     vat_id = str(settings.SELLER_VAT_ID)
-    if vat_id:
+    is_vat_seller = country in EU_MEMBER_STATES or country == "GB"
+    if vat_id and (is_vat_seller or vat_id[:2].isalpha()):
         validator = gb_vat if country == "GB" else eu_vat
         try:
             validator.validate(vat_id)
@@ -88,7 +93,7 @@ def check_seller_tax_data(**kwargs: Any) -> list[checks.CheckMessage]:
                     id="portal.E011",
                 )
             )
-    elif country in EU_MEMBER_STATES:
+    elif not vat_id and country in EU_MEMBER_STATES:
         problems.append(
             checks.Warning(
                 "SELLER_VAT_ID is empty for a seller in the EU: invoices need the seller's "
@@ -100,9 +105,22 @@ def check_seller_tax_data(**kwargs: Any) -> list[checks.CheckMessage]:
 
 
 def check_seller_tax_data_deploy(**kwargs: Any) -> list[checks.CheckMessage]:
-    """In production, a seller in the EU has a VAT number (the W010 above, as an error)."""
+    """In production the seller has an identifier: a seller in the EU its VAT number (the
+    W010 above, as an error), any other seller its VAT number or tax registration number,
+    without which no e-invoice passes EN 16931 (BR-CO-26: the seller's VAT identifier, tax
+    registration identifier or legal registration identifier)."""
     from invoices.tax import EU_MEMBER_STATES
 
-    if str(settings.SELLER_COUNTRY) in EU_MEMBER_STATES and not settings.SELLER_VAT_ID:
+    if settings.SELLER_VAT_ID:
+        return []
+    if str(settings.SELLER_COUNTRY) in EU_MEMBER_STATES:
         return [checks.Error("SELLER_VAT_ID must be set for a seller in the EU.", id="portal.E012")]
-    return []
+    return [
+        checks.Error(
+            "SELLER_VAT_ID is empty: the seller's invoices carry no identifier of the seller, "
+            "and no e-invoice passes EN 16931 (rule BR-CO-26).",
+            hint="Set SELLER_VAT_ID to the seller's VAT number or, outside the EU and the UK, "
+            "its tax registration number (e.g. a US EIN, 12-3456789).",
+            id="portal.E013",
+        )
+    ]

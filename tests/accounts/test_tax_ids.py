@@ -310,3 +310,18 @@ def test_a_malformed_seller_vat_id_fails_the_system_check(settings) -> None:  # 
     settings.SELLER_COUNTRY = "USA"
     assert "portal.E010" in [m.id for m in check_seller_tax_data()]
     assert all(isinstance(m, checks.CheckMessage) for m in check_seller_tax_data())
+
+
+def test_a_seller_outside_the_eu_needs_an_identifier_in_production(settings) -> None:  # type: ignore[no-untyped-def]
+    """Without one, every e-invoice fails EN 16931's BR-CO-26."""
+    settings.SELLER_COUNTRY = "US"
+    settings.SELLER_VAT_ID = ""
+    assert check_seller_tax_data() == []
+    assert [m.id for m in check_seller_tax_data_deploy()] == ["portal.E013"]
+    # A tax registration number (a US EIN) is not a VAT number, and is enough.
+    settings.SELLER_VAT_ID = "12-3456789"
+    assert check_seller_tax_data() == []
+    assert check_seller_tax_data_deploy() == []
+    # An ID with a country's letters is checked as a VAT number (a non-Union OSS one, say).
+    settings.SELLER_VAT_ID = "DE136695977"
+    assert [m.id for m in check_seller_tax_data()] == ["portal.E011"]

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_customer_downloads_an_invoice_as_pdf_and_csv(page: Page, demo: Account) -> None:
     sign_in(page, "demo@example.com", "demo-pass-2026")
-    page.get_by_label("Recurring").check()
+    page.get_by_role("checkbox", name="Recurring", exact=True).check()
     page.get_by_role("button", name="Filter").click()
     page.get_by_test_id("invoice-table").locator("tbody tr").first.get_by_role("link").first.click()
     number = page.get_by_test_id("invoice-number").inner_text()
@@ -103,7 +103,7 @@ def test_the_e_invoice_journey_in_chinese(page: Page, reverse_charge_invoice: In
         page.get_by_test_id("vat-breakdown").get_by_role("cell", name="反向征收")
     ).to_be_visible()
     expect(page.get_by_test_id("tax-note")).to_have_text(
-        "反向征收：增值税由收票方缴纳（欧盟第 2006/112/EC 号指令第 196 条）"
+        "反向征收：增值税由接受方申报缴纳（欧盟第 2006/112/EC 号指令第 196 条）"
     )
     expect(page.get_by_test_id("buyer-tax-id")).to_have_text("增值税号：DE136695976")
     assert_accessible(page)
@@ -112,4 +112,4 @@ def test_the_e_invoice_journey_in_chinese(page: Page, reverse_charge_invoice: In
     xml = xml_download.value.path().read_bytes()
     assert einvoice_problems(xml) == []
     # The e-invoice's notes are in the reader's language.
-    assert "反向征收：增值税由收票方缴纳".encode() in xml
+    assert "反向征收：增值税由接受方申报缴纳".encode() in xml

@@ -30,7 +30,7 @@ def test_customer_reads_invoices_filters_them_and_drills_into_an_item(
     for label in TYPES_EN:
         expect(table.get_by_text(label, exact=True).first).to_be_visible()
 
-    page.get_by_label("Recurring").check()
+    page.get_by_role("checkbox", name="Recurring", exact=True).check()
     page.get_by_role("button", name="Filter").click()
     rows = page.get_by_test_id("invoice-table").locator("tbody tr")
     expect(rows.first).to_be_visible()
@@ -71,7 +71,7 @@ def test_the_same_journey_in_chinese(page: Page, demo: Account) -> None:
     for row_type in table.locator("tbody td[data-label='发票类型']").all_inner_texts():
         assert row_type == "信用值"
 
-    page.get_by_label("周期性").check()
+    page.get_by_role("checkbox", name="周期性", exact=True).check()
     page.get_by_label("信用值").uncheck()
     page.get_by_role("button", name="筛选").click()
     table.locator("tbody tr").first.get_by_role("link").first.click()
@@ -95,7 +95,7 @@ def test_without_javascript_the_row_link_still_shows_the_details(
     context = browser.new_context(java_script_enabled=False, base_url=live_server.url)
     page = context.new_page()
     sign_in(page, "demo@example.com", "demo-pass-2026")
-    page.get_by_label("Recurring").check()
+    page.get_by_role("checkbox", name="Recurring", exact=True).check()
     page.get_by_role("button", name="Filter").click()
     page.get_by_test_id("invoice-table").locator("tbody tr").first.get_by_role("link").first.click()
     page.get_by_role("link", name="Bare Metal Server").click()

@@ -35,6 +35,24 @@ def test_every_kind_of_invoice_is_a_valid_en16931_einvoice(name: str, language: 
     assert einvoice_problems(xml) == []
 
 
+@pytest.mark.parametrize(
+    ("name", "category", "rate", "rule"),
+    [
+        ("domestic", "S", Decimal(20), "domestic"),
+        ("reverse_charge", "AE", Decimal(0), "reverse_charge"),
+        ("consumer_other_country", "S", Decimal(19), "distance_sale_buyer_rate"),
+        ("outside_eu", "O", Decimal(0), "export"),
+        ("yen", "S", Decimal(20), "domestic"),
+    ],
+)
+def test_the_builders_invoices_carry_the_tax_services_decision(
+    name: str, category: str, rate: Decimal, rule: str
+) -> None:
+    invoice = EINVOICES[name]()
+    assert invoice.tax_evidence["rule"] == rule
+    assert {(i.vat_category, i.vat_rate) for i in invoice.items.all()} == {(category, rate)}
+
+
 def test_a_broken_total_fails_the_rules() -> None:
     invoice = domestic()
     Invoice.objects.filter(pk=invoice.pk).update(tax=invoice.tax + Decimal("0.01"))

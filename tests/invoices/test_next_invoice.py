@@ -13,8 +13,10 @@ from invoices.models import (
     Invoice,
     InvoiceItem,
     NumberSequence,
+    RateKind,
     RecurringCharge,
     RecurringChargeDetail,
+    SellerTaxCountry,
 )
 from invoices.preview import next_invoice_preview
 from invoices.selectors import billing_summary
@@ -83,14 +85,32 @@ def test_the_preview_is_what_the_run_issues_on_the_next_billing_day(
     assert int(issued.number.removeprefix("INV-")) == before[2]
 
 
+@pytest.fixture(params=["untaxed", "cn_telecom_6", "eu_domestic_20"])
+def treatment(request: pytest.FixtureRequest, settings, account: Account) -> Decimal:
+    """The account's tax treatment (the default seller is in the US, the account in China):
+    none; China's 6% for telecom services, as the demo's seller charges it; or the EU
+    domestic rate of a French seller billing a French account. Returns the expected total
+    of the next invoice (125.00 without VAT)."""
+    if request.param == "cn_telecom_6":
+        SellerTaxCountry.objects.create(country="CN", kind=RateKind.TELECOM)
+        return D("132.50")
+    if request.param == "eu_domestic_20":
+        settings.SELLER_COUNTRY = "FR"
+        settings.SELLER_VAT_ID = "FR40303265045"
+        Account.objects.filter(pk=account.pk).update(country="FR")
+        account.refresh_from_db()
+        return D("150.00")
+    return D("125.00")
+
+
 def test_the_preview_agrees_with_the_billing_summarys_estimated_next_balance(
-    account: Account, invoiced: RecurringCharge, issue
+    treatment: Decimal, account: Account, invoiced: RecurringCharge, issue
 ) -> None:
     issue(account, "40.00", on=date(2026, 11, 5))
     today = date(2026, 11, 15)
     preview = next_invoice_preview(account=account, today=today)
     [usd] = billing_summary(account, today).currencies
-    assert preview.total == usd.next_charges
+    assert preview.total == usd.next_charges == treatment
     assert usd.estimated_next_balance == usd.balance + preview.total
     assert billing_summary(account, today).next_recurring_date == preview.day
 

@@ -24,6 +24,8 @@ PRODUCTION_ENV = {
     "PAYPAL_CLIENT_ID": "live-client",
     "PAYPAL_CLIENT_SECRET": "live-secret",
     "PAYPAL_API_URL": "https://api-m.paypal.com",
+    # The seller (in the US by default) and its tax registration number: invoices name it.
+    "SELLER_VAT_ID": "12-3456789",
 }
 SANDBOX = {"CARD_GATEWAY": "sandbox", "PAYPAL_GATEWAY": "sandbox"}
 # Development and test switches that production never sets.
@@ -53,6 +55,12 @@ def test_deploy_check_prints_no_warning_with_production_values() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
     assert "WARNING" not in result.stderr
+
+
+def test_deploy_check_refuses_a_seller_without_an_identifier() -> None:
+    result = _manage("check", "--deploy", env={**PRODUCTION_ENV, "SELLER_VAT_ID": ""})
+    assert result.returncode != 0
+    assert "portal.E013" in result.stderr
 
 
 def test_deploy_check_warns_when_the_sandbox_takes_the_payments() -> None:
