@@ -123,8 +123,10 @@ def test_pay_two_chosen_invoices_with_the_saved_card(
     expect(chosen.locator("tbody tr")).to_have_count(2)
     expect(chosen).to_contain_text(first.number)
     expect(chosen).to_contain_text(second.number)
-    expect(page.get_by_test_id("chosen-total")).to_contain_text("48.50")
-    expect(page.locator("#id_amount")).to_have_value("48.50")
+    # The demo's customer pays VAT (China's 6%): the amount is the invoices' totals with it.
+    total = first.total + second.total
+    expect(page.get_by_test_id("chosen-total")).to_contain_text(f"{total:,.2f}")
+    expect(page.locator("#id_amount")).to_have_value(f"{total:.2f}")
     # The saved card is the first way to pay.
     buttons = page.locator("#payment-form button[type=submit]")
     expect(buttons.first).to_have_text(words.saved_card)
@@ -144,7 +146,7 @@ def test_pay_two_chosen_invoices_with_the_saved_card(
     # Exactly those two: nothing else was paid, and the card is as it was.
     assert _open_before(demo, first, second) == others
     payment = Payment.objects.get(account=demo, method=Payment.Method.CARD_ON_FILE)
-    assert payment.payment_method_id == card.pk and payment.amount == Decimal("48.50")
+    assert payment.payment_method_id == card.pk and payment.amount == total
     assert PaymentMethod.objects.filter(pk=card.pk).values().get() == card_before
 
 
@@ -161,7 +163,7 @@ def test_pay_one_invoice_from_its_page_with_a_new_card(
     page.get_by_role("link", name=words.pay_this_invoice).click()
 
     expect(page.get_by_test_id("chosen-invoices").locator("tbody tr")).to_have_count(1)
-    expect(page.locator("#id_amount")).to_have_value("64.00")
+    expect(page.locator("#id_amount")).to_have_value(f"{invoice.total:.2f}")
     page.get_by_label(words.use_company_info).check()
     if words.language == "en":
         fill_card(page, "5555 5555 5555 4444")
