@@ -33,8 +33,8 @@ from .models import Account, Membership, TaxIdKind, TaxIdStatus, User
 
 logger = logging.getLogger(__name__)
 
-# VAT number prefixes of the 27 member states (Greece's numbers start EL, not GR).
-EU_VAT_PREFIXES = frozenset(
+# The 27 member states of the European Union, by ISO 3166 code (the tax rules use these).
+EU_MEMBER_STATES = frozenset(
     [
         "AT",
         "BE",
@@ -44,10 +44,10 @@ EU_VAT_PREFIXES = frozenset(
         "DE",
         "DK",
         "EE",
-        "EL",
         "ES",
         "FI",
         "FR",
+        "GR",
         "HR",
         "HU",
         "IE",
@@ -65,6 +65,8 @@ EU_VAT_PREFIXES = frozenset(
         "SK",
     ]
 )
+# Their VAT numbers' prefixes: the ISO code, but EL for Greece.
+EU_VAT_PREFIXES = frozenset("EL" if c == "GR" else c for c in EU_MEMBER_STATES)
 
 # VIES's error codes that mean "ask again later" (its REST API's errorWrappers[].error);
 # any other error (INVALID_INPUT, INVALID_REQUESTER_INFO, VAT_BLOCKED, IP_BLOCKED...) is

@@ -32,42 +32,10 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, TaxIdKind, TaxIdStatus
+from accounts.tax_ids import EU_MEMBER_STATES
 
 from .models import RateKind, SellerTaxCountry, TaxRate, VatCategory
 from .money import round_money, sum_money
-
-# The 27 member states by ISO 3166 code (Greece is GR here; its VAT numbers start EL).
-EU_MEMBER_STATES = frozenset(
-    [
-        "AT",
-        "BE",
-        "BG",
-        "CY",
-        "CZ",
-        "DE",
-        "DK",
-        "EE",
-        "ES",
-        "FI",
-        "FR",
-        "GR",
-        "HR",
-        "HU",
-        "IE",
-        "IT",
-        "LT",
-        "LU",
-        "LV",
-        "MT",
-        "NL",
-        "PL",
-        "PT",
-        "RO",
-        "SE",
-        "SI",
-        "SK",
-    ]
-)
 
 
 class TaxNote(models.TextChoices):

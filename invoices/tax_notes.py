@@ -9,8 +9,9 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 
 from accounts.models import TaxIdKind
+from accounts.tax_ids import EU_MEMBER_STATES
 
-from .tax import EU_MEMBER_STATES, TaxNote, tax_note_text
+from .tax import TaxNote, tax_note_text
 
 __all__ = ["seller_tax_id_label", "tax_id_label", "tax_note_text"]
 

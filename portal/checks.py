@@ -68,7 +68,7 @@ def check_seller_tax_data(**kwargs: Any) -> list[checks.CheckMessage]:
     from stdnum.exceptions import ValidationError as StdnumError
     from stdnum.gb import vat as gb_vat
 
-    from invoices.tax import EU_MEMBER_STATES
+    from accounts.tax_ids import EU_MEMBER_STATES
 
     problems: list[checks.CheckMessage] = []
     country = str(settings.SELLER_COUNTRY)
@@ -109,7 +109,7 @@ def check_seller_tax_data_deploy(**kwargs: Any) -> list[checks.CheckMessage]:
     W010 above, as an error), any other seller its VAT number or tax registration number,
     without which no e-invoice passes EN 16931 (BR-CO-26: the seller's VAT identifier, tax
     registration identifier or legal registration identifier)."""
-    from invoices.tax import EU_MEMBER_STATES
+    from accounts.tax_ids import EU_MEMBER_STATES
 
     if settings.SELLER_VAT_ID:
         return []
