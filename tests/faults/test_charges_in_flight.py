@@ -95,14 +95,15 @@ def test_two_workers_given_the_same_chunk_at_once_charge_each_invoice_once(
     log = tmp_path / "tasks.log"
     environment = {"BILLING_CHARGE_CONCURRENCY": "4", "MEDIA_ROOT": str(tmp_path)}
     ids = [a.pk for a in accounts]
-    # The same chunk twice (a redelivery while the first is still running, or a run
-    # started twice): each worker takes one.
-    billing_run_chunk_task.delay(ids, DAY)
-    billing_run_chunk_task.delay(ids, DAY)
     with (
         worker_process(name="one", queues="money", environment=environment, log=log),
         worker_process(name="two", queues="money", environment=environment, log=log),
     ):
+        # The same chunk twice (a redelivery while the first is still running, or a run
+        # started twice), sent once both workers listen: each takes one. Sent before, the
+        # first worker up could reserve both.
+        billing_run_chunk_task.delay(ids, DAY)
+        billing_run_chunk_task.delay(ids, DAY)
         _wait_for(lambda: _succeeded() == len(accounts), timeout=90, what="every charge")
         _wait_for(lambda: broker.hlen("unacked") == 0, timeout=60, what="both chunks done")
     starts = [
