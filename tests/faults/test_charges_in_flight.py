@@ -93,15 +93,26 @@ def test_two_workers_given_the_same_chunk_at_once_charge_each_invoice_once(
 ) -> None:
     accounts = _customers(rep, add_card, 8)
     log = tmp_path / "tasks.log"
-    environment = {"BILLING_CHARGE_CONCURRENCY": "4", "MEDIA_ROOT": str(tmp_path)}
+    # Each charge takes 300 ms, so a chunk lasts long enough for the other worker to take
+    # the second copy while the first is still running.
+    environment = {
+        "BILLING_CHARGE_CONCURRENCY": "4",
+        "MEDIA_ROOT": str(tmp_path),
+        "SANDBOX_LATENCY": "fixed:value=300ms",
+    }
     ids = [a.pk for a in accounts]
     with (
         worker_process(name="one", queues="money", environment=environment, log=log),
         worker_process(name="two", queues="money", environment=environment, log=log),
     ):
         # The same chunk twice (a redelivery while the first is still running, or a run
-        # started twice), sent once both workers listen: each takes one. Sent before, the
-        # first worker up could reserve both.
+        # started twice), sent once both workers listen: each takes one. Sent earlier, the
+        # first worker up could run both before the second one started.
+        _wait_for(
+            lambda: sum(e[1] == "ready" for e in log_entries(log)) == 2,
+            timeout=60,
+            what="both workers ready",
+        )
         billing_run_chunk_task.delay(ids, DAY)
         billing_run_chunk_task.delay(ids, DAY)
         _wait_for(lambda: _succeeded() == len(accounts), timeout=90, what="every charge")
