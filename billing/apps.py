@@ -19,7 +19,9 @@ class BillingConfig(AppConfig):
             sections,
         )
 
-        hooks.on_payment_outcome(dunning.payment_outcome_recorded)
+        hooks.on_payment_outcome(
+            dunning.payment_outcome_recorded, together=dunning.payments_succeeded_together
+        )
         hooks.on_monthly_card_set(dunning.autocharges_resume)
         hooks.on_monthly_card_lost(dunning.monthly_card_lost)
         hooks.on_payments_page(sections.autocharges_section)

@@ -347,15 +347,16 @@ def autocharges_start_together(
             for payment in payments
         ]
     )
+    changes = {
+        "attempts": 1,
+        "state": AutoCharge.State.CHARGING,
+        "next_attempt_at": None,
+        "updated_at": now,
+    }
+    AutoCharge.objects.filter(pk__in=[charge.pk for charge, *_rest in starting]).update(**changes)
     for charge, *_rest in starting:
-        charge.attempts = 1
-        charge.state = AutoCharge.State.CHARGING
-        charge.next_attempt_at = None
-        charge.updated_at = now
-    AutoCharge.objects.bulk_update(
-        [charge for charge, *_rest in starting],
-        ["attempts", "state", "next_attempt_at", "updated_at"],
-    )
+        for name, value in changes.items():
+            setattr(charge, name, value)
     log_actions(
         [
             audit_entry(

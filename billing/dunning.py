@@ -5,6 +5,7 @@ the payment's Account locked."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -25,7 +26,7 @@ def payment_outcome_recorded(payment: Payment, result: GatewayResult, now: datet
     """A payment's outcome was recorded: dunning stops for the invoices it paid, and an
     automatic charge it was made for moves along."""
     if payment.state == Payment.State.SUCCEEDED:
-        autocharges_stop_paid(payment=payment)
+        autocharges_stop_paid(payments=[payment])
     charge_id = (
         AutoChargePayment.objects.filter(payment=payment)
         .values_list("autocharge_id", flat=True)
@@ -33,6 +34,47 @@ def payment_outcome_recorded(payment: Payment, result: GatewayResult, now: datet
     )
     if charge_id is not None:
         autocharge_record_outcome(charge_id=charge_id, payment=payment, result=result, now=now)
+
+
+def payments_succeeded_together(payments: Sequence[Payment], now: datetime) -> None:
+    """`payment_outcome_recorded` for many payments that succeeded, recorded together (the
+    billing run's): the same changes, with one statement for each kind rather than for each
+    payment."""
+    if not payments:
+        return
+    autocharges_stop_paid(payments=payments)
+    charge_ids = AutoChargePayment.objects.filter(payment__in=payments).values_list(
+        "autocharge_id", flat=True
+    )
+    charges = list(
+        AutoCharge.objects.select_for_update()
+        .filter(
+            pk__in=list(charge_ids),
+            state__in=[AutoCharge.State.CHARGING, AutoCharge.State.NEEDS_CONFIRMATION],
+        )
+        .order_by("pk")
+    )
+    owed = dict(
+        Invoice.objects.filter(pk__in=[charge.invoice_id for charge in charges]).values_list(
+            "pk", "balance"
+        )
+    )
+    paid = [charge.pk for charge in charges if owed[charge.invoice_id] <= 0]
+    # Only part was charged (another payment of the balance was under way and has not gone
+    # through): the rest is charged later.
+    partly = [charge.pk for charge in charges if owed[charge.invoice_id] > 0]
+    updated_at = timezone.now()
+    if paid:
+        AutoCharge.objects.filter(pk__in=paid).update(
+            state=AutoCharge.State.SUCCEEDED, confirm_until=None, updated_at=updated_at
+        )
+    if partly:
+        AutoCharge.objects.filter(pk__in=partly).update(
+            state=AutoCharge.State.SCHEDULED,
+            next_attempt_at=now + timedelta(hours=1),
+            confirm_until=None,
+            updated_at=updated_at,
+        )
 
 
 def autocharge_record_outcome(
@@ -143,10 +185,10 @@ def _wait_for_confirmation(charge: AutoCharge, payment: Payment, now: datetime) 
     notice_needs_confirmation(charge=charge, payment=payment)
 
 
-def autocharges_stop_paid(*, payment: Payment) -> None:
-    """Dunning stops for the invoices the payment paid in full."""
+def autocharges_stop_paid(*, payments: Sequence[Payment]) -> None:
+    """Dunning stops for the invoices the payments paid in full."""
     AutoCharge.objects.filter(
-        invoice__allocations__payment_link__payment=payment,
+        invoice__allocations__payment_link__payment__in=payments,
         invoice__state=Invoice.State.PAID,
         state__in=[AutoCharge.State.SCHEDULED, AutoCharge.State.NO_CARD],
     ).update(state=AutoCharge.State.STOPPED, next_attempt_at=None, updated_at=timezone.now())

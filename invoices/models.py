@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from accounts.bulk import rows_update
 from accounts.currencies import CURRENCY_CHOICES
 from accounts.models import Account
 
@@ -65,15 +66,16 @@ class InvoiceQuerySet(models.QuerySet["Invoice"]):
         return super().bulk_create(_only_new(objs, kwargs, "Invoices"), *args, **kwargs)
 
     def bulk_update(
-        self, objs: Iterable[Invoice], fields: Iterable[str], *args: Any, **kwargs: Any
+        self, objs: Iterable[Invoice], fields: Iterable[str], batch_size: int | None = None
     ) -> int:
-        # As `save()`: of an issued invoice only what is owed on it changes.
+        """One UPDATE (`rows_update`, cheaper than Django's CASE for each row); as `save()`,
+        of an issued invoice only what is owed on it changes."""
         fields = list(fields)
         if not set(fields) <= Invoice.MUTABLE_FIELDS:
             raise ImmutableInvoiceError(
                 f"Invoices are issued; only {sorted(Invoice.MUTABLE_FIELDS)} change."
             )
-        return super().bulk_update(objs, fields, *args, **kwargs)
+        return rows_update(list(objs), fields)
 
     def for_account(self, account: Account) -> InvoiceQuerySet:
         return self.filter(account=account)

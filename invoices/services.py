@@ -22,6 +22,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.audit import audit_entry, log_actions
+from accounts.bulk import rows_update
 from accounts.locks import account_lock
 from accounts.models import Account, User
 from accounts.outbox import QueuedEmail, emails_queue, render_email
@@ -45,6 +46,7 @@ from .tax import (
     tax_decide,
     vat_breakdown,
 )
+from .vat import VatGroup, vat_groups
 
 INVOICE_SEQUENCE = "invoice"
 
@@ -353,7 +355,13 @@ def invoices_issue_built(built: Sequence[BuiltInvoice]) -> list[Invoice]:
                 if parent is not None:
                     item.parent = each.items[parent][0]
         InvoiceItem.objects.bulk_create(details)
-    _after_issue(invoices)
+    _after_issue(
+        invoices,
+        breakdowns=[
+            vat_groups((item for item, _parent in each.items), each.invoice.currency)
+            for each in built
+        ],
+    )
     log_actions(
         [
             audit_entry(
@@ -404,19 +412,20 @@ def _issue(
     return invoice
 
 
-def _after_issue(invoices: Sequence[Invoice]) -> None:
+def _after_issue(invoices: Sequence[Invoice], *, breakdowns: Sequence[list[VatGroup]]) -> None:
     """Render each PDF after the commit, and tell the billing contacts (outbox, same
-    commit)."""
+    commit); `breakdowns` holds each invoice's VAT breakdown, which its email shows."""
     from .tasks import invoice_documents_render_task
 
     emails = []
     recipients = Account.billing_emails_of({invoice.account_id for invoice in invoices})
-    for invoice in invoices:
+    for invoice, groups in zip(invoices, breakdowns, strict=True):
         invoice_documents_render_task.delay(invoice.pk)
         account = invoice.account
         context = {
             "invoice": invoice,
             "account": account,
+            "vat_groups": groups,
             "url": settings.SITE_URL.rstrip("/") + reverse("invoices:detail", args=[invoice.pk]),
         }
         emails.append(
@@ -787,7 +796,7 @@ def _recurring_issue(
             charge.invoiced_through = through
             changed[charge.pk] = charge
     if changed:
-        RecurringCharge.objects.bulk_update(list(changed.values()), ["invoiced_through"])
+        rows_update(list(changed.values()), ["invoiced_through"])
     issued = [account for account, plan in plans if plan]
     if issued:
         with_credits = set(

@@ -30,6 +30,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audit_entry, log_action, log_actions
+from accounts.bulk import rows_update
 from accounts.models import Account
 from accounts.outbox import QueuedEmail, email_queue, emails_queue, render_email
 from invoices.models import Allocation, Invoice
@@ -537,13 +538,11 @@ def _record_succeeded_together(
                 currency=invoice.currency,
             )
         )
-    GatewayAttempt.objects.bulk_update(
+    rows_update(
         [attempt for _p, attempt, _r, _i in plain],
         ["status", "reference", "decline", "message", "completed_at"],
     )
-    Payment.objects.bulk_update(
-        [payment for payment, *_rest in plain], ["state", "reference", "completed_at"]
-    )
+    rows_update([payment for payment, *_rest in plain], ["state", "reference", "completed_at"])
     Invoice.objects.bulk_update([invoice for *_rest, invoice in plain], ["balance", "state"])
     allocations = Allocation.objects.bulk_create(allocations)
     PaymentAllocation.objects.bulk_create(
@@ -567,8 +566,9 @@ def _record_succeeded_together(
     _send_receipts(
         [(payment, [(invoice.number, payment.amount)]) for payment, _a, _r, invoice in plain]
     )
-    for payment, _attempt, result, _invoice in plain:
-        hooks.payment_outcome_recorded(payment, result, now)
+    hooks.payments_succeeded_recorded(
+        [(payment, result) for payment, _attempt, result, _invoice in plain], now
+    )
 
 
 def _send_receipts(receipts: list[tuple[Payment, list[tuple[str, Decimal]]]]) -> None:

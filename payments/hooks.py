@@ -6,6 +6,9 @@ registered. Payments never imports those apps.
 
 - `on_payment_outcome`: a payment's outcome was just recorded (succeeded, declined, failed
   or pending), inside the transaction that recorded it, with the payment's Account locked.
+  An app may give with it a function for many plain successes recorded together (the
+  billing run's, `payments_record_succeeded`), called once for all of them; without one,
+  its hook is called for each.
 - `on_monthly_card_set`: a card became the account's monthly payment method (same
   transaction, Account locked).
 - `on_monthly_card_lost`: the monthly card stopped being usable (it expired).
@@ -14,7 +17,7 @@ registered. Payments never imports those apps.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -25,17 +28,20 @@ if TYPE_CHECKING:
     from .models import Payment, PaymentMethod
 
 OutcomeHook = Callable[["Payment", "GatewayResult", datetime], None]
+SucceededTogetherHook = Callable[[Sequence["Payment"], datetime], None]
 MonthlyCardHook = Callable[["PaymentMethod", datetime], None]
 PageSection = Callable[["AccountRequest"], str]
 
-_outcome: list[OutcomeHook] = []
+_outcome: list[tuple[OutcomeHook, SucceededTogetherHook | None]] = []
 _monthly_set: list[MonthlyCardHook] = []
 _monthly_lost: list[MonthlyCardHook] = []
 _sections: list[PageSection] = []
 
 
-def on_payment_outcome(hook: OutcomeHook) -> OutcomeHook:
-    _outcome.append(hook)
+def on_payment_outcome(
+    hook: OutcomeHook, *, together: SucceededTogetherHook | None = None
+) -> OutcomeHook:
+    _outcome.append((hook, together))
     return hook
 
 
@@ -55,8 +61,21 @@ def on_payments_page(section: PageSection) -> PageSection:
 
 
 def payment_outcome_recorded(payment: Payment, result: GatewayResult, now: datetime) -> None:
-    for hook in _outcome:
+    for hook, _together in _outcome:
         hook(payment, result, now)
+
+
+def payments_succeeded_recorded(
+    outcomes: Sequence[tuple[Payment, GatewayResult]], now: datetime
+) -> None:
+    """Plain successes recorded together: each app's function for many at once, or its
+    hook for each."""
+    for hook, together in _outcome:
+        if together is not None:
+            together([payment for payment, _result in outcomes], now)
+        else:
+            for payment, result in outcomes:
+                hook(payment, result, now)
 
 
 def monthly_card_set(method: PaymentMethod, now: datetime) -> None:

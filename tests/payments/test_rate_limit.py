@@ -25,6 +25,7 @@ def limited(settings) -> redis.Redis:
     client.delete(bucket_key("sandbox"), bucket_key("test-gateway"))
     settings.GATEWAY_MAX_REQUESTS_PER_SECOND = 40
     settings.GATEWAY_RATE_LIMIT_WAIT_SECONDS = 30
+    settings.GATEWAY_RATE_LIMIT_HEADROOM = 0.1  # turns at 36 a second
     yield client
     client.delete(bucket_key("sandbox"), bucket_key("test-gateway"))
 
@@ -64,14 +65,14 @@ def test_callers_in_many_threads_never_get_more_than_the_limit_in_any_second(
     assert len(turns) == 96
     turns.sort()
     busiest = max(sum(1 for other in turns if turn <= other < turn + 1.0) for turn in turns)
-    # 96 calls at 40 a second take at least 2.375 s however the threads are scheduled: the
-    # limit held overall.
-    assert turns[-1] - turns[0] >= 95 / 40 - 0.1
-    # And no second holds more than 40 turns as Redis hands them out; they are stamped here
-    # when each thread wakes, and on a loaded 2-core machine twelve threads contending for
-    # the GIL wake late by tens of milliseconds, which can push a few stamps into the next
-    # window (seen: 42). Without the limit all 96 would fall within one second.
-    assert busiest <= 40 + 3
+    # 96 calls at 36 a second (the limit less its headroom) take at least 2.5 s however the
+    # threads are scheduled: the limit held overall.
+    assert turns[-1] - turns[0] >= 95 / 36 - 0.1
+    # And no second holds more than the limit. The turns are stamped here when each thread
+    # wakes, late by up to tens of milliseconds on a loaded 2-core machine (twelve threads
+    # contending for the GIL); the headroom's 4 turns a second absorb that (without it, 42
+    # were seen in one second at 40). Without the limit all 96 would fall within one second.
+    assert busiest <= 40
 
 
 def test_the_bucket_is_shared_through_redis_by_separate_clients(limited: redis.Redis) -> None:
@@ -81,7 +82,7 @@ def test_the_bucket_is_shared_through_redis_by_separate_clients(limited: redis.R
     rate_limit._script.cache_clear()
     started = time.monotonic()
     gateway_turn(gateway="test-gateway")
-    assert time.monotonic() - started >= 1 / 40 - 0.005
+    assert time.monotonic() - started >= 1 / 36 - 0.005
     assert limited.exists(bucket_key("test-gateway"))
 
 

@@ -116,12 +116,14 @@ def test_every_countdown_in_the_code_is_a_retry_delay() -> None:
     [
         ({"BROKER_VISIBILITY_TIMEOUT": 300}, "portal.E001"),
         ({"TASK_RETRY_MAX_DELAY": 3600}, "portal.E001"),
-        ({"BILLING_CHUNK_SIZE": 500}, "portal.E002"),
+        ({"BILLING_CHUNK_SIZE": 5000}, "portal.E002"),
+        ({"BILLING_CHARGE_CONCURRENCY": 1}, "portal.E002"),
+        ({"GATEWAY_MAX_REQUESTS_PER_SECOND": 0.5}, "portal.E002"),
         ({"BROKER_VISIBILITY_TIMEOUT": 0}, "portal.E003"),
     ],
 )
 def test_the_check_refuses_a_visibility_timeout_shorter_than_what_a_task_holds(
-    settings, changes: dict[str, int], error: str
+    settings, changes: dict[str, float], error: str
 ) -> None:
     for name, value in changes.items():
         setattr(settings, name, value)
