@@ -110,7 +110,7 @@ def emails_queue(emails: Sequence[QueuedEmail]) -> list[OutboundEmail]:
     sent once that commits. The keys must be new (the emails of something created in this
     transaction: a key queued before makes the INSERT fail, and so the transaction); those
     without a recipient are left out, as `email_queue` leaves them."""
-    from .tasks import email_send_task
+    from .tasks import email_send_task, emails_send_task
 
     rows = []
     for each in emails:
@@ -128,8 +128,11 @@ def emails_queue(emails: Sequence[QueuedEmail]) -> list[OutboundEmail]:
                 )
             )
     queued = OutboundEmail.objects.bulk_create(rows) if rows else []
-    for row in queued:
-        email_send_task.delay(row.pk)
+    if len(queued) == 1:
+        email_send_task.delay(queued[0].pk)
+    elif queued:
+        # One message for all, which the emails worker fans out (each email its own task).
+        emails_send_task.delay([row.pk for row in queued])
     return queued
 
 

@@ -42,6 +42,16 @@ email_send_task = shared_task(
 )(_email_send)
 
 
+@shared_task(name="accounts.emails_send", acks_late=True)
+def emails_send_task(email_ids: list[int]) -> int:
+    """Hand each of many emails queued together (`emails_queue`: a batch of the billing run)
+    to its own send task, retried on its own: the worker that queued them sends one message
+    for all. Safe to run again: an email sent already is not sent twice."""
+    for email_id in email_ids:
+        email_send_task.delay(email_id)
+    return len(email_ids)
+
+
 @shared_task(name="accounts.outbox_sweep")
 def outbox_sweep_task() -> int:
     """Send the due emails whose send was lost (see `outbox_sweep`)."""

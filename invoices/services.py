@@ -415,12 +415,16 @@ def _issue(
 def _after_issue(invoices: Sequence[Invoice], *, breakdowns: Sequence[list[VatGroup]]) -> None:
     """Render each PDF after the commit, and tell the billing contacts (outbox, same
     commit); `breakdowns` holds each invoice's VAT breakdown, which its email shows."""
-    from .tasks import invoice_documents_render_task
+    from .tasks import invoice_documents_render_task, invoices_documents_render_task
 
+    if len(invoices) == 1:
+        invoice_documents_render_task.delay(invoices[0].pk)
+    else:
+        # One message for all, which the PDF worker fans out (each invoice its own task).
+        invoices_documents_render_task.delay([invoice.pk for invoice in invoices])
     emails = []
     recipients = Account.billing_emails_of({invoice.account_id for invoice in invoices})
     for invoice, groups in zip(invoices, breakdowns, strict=True):
-        invoice_documents_render_task.delay(invoice.pk)
         account = invoice.account
         context = {
             "invoice": invoice,

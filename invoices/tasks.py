@@ -18,6 +18,16 @@ def invoice_documents_render_task(invoice_id: int) -> int:
     return invoice_documents_render(invoice_id=invoice_id)
 
 
+@shared_task(name="invoices.invoices_documents_render", acks_late=True)
+def invoices_documents_render_task(invoice_ids: list[int]) -> int:
+    """Hand each of many invoices just issued (a batch of the billing run) to its own render
+    task, so that the worker that issued them sends one message for all and the PDF workers
+    still share them out. Safe to run again: a render stores the same documents."""
+    for invoice_id in invoice_ids:
+        invoice_documents_render_task.delay(invoice_id)
+    return len(invoice_ids)
+
+
 @shared_task(name="invoices.invoice_documents_missing")
 def invoice_documents_missing_task(days: int = 7) -> int:
     """Queue the PDF of recent invoices that have none yet (a render task that was lost)."""
