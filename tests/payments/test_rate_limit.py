@@ -105,3 +105,32 @@ def test_without_redis_no_call_is_made_and_the_question_goes_unanswered(settings
     assert type(answer).__name__ == "Unanswered"
     # It waited for Redis (fail closed), then gave up.
     assert time.monotonic() - started >= 0.5
+
+
+def test_a_caller_that_wakes_too_late_for_its_turn_takes_the_next_one(
+    limited: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread that wakes long after its turn (a busy machine) would go at once, bunched
+    with the callers whose turns came since: it gives its turn up and waits for a new one."""
+    real_sleep = time.sleep
+    oversleeps = [0.2]  # the first wait wakes 200 ms late, the next ones on time
+
+    def late_sleep(seconds: float) -> None:
+        real_sleep(seconds + (oversleeps.pop() if oversleeps else 0))
+
+    gateway_turn(gateway="test-gateway")  # the bucket's next turn is now 1/36 s away
+    before = rate_limit.late_turns_given_up
+    monkeypatch.setattr(rate_limit.time, "sleep", late_sleep)
+    gateway_turn(gateway="test-gateway")
+    assert rate_limit.late_turns_given_up == before + 1
+    assert rate_limit.late_tolerance(40, 0.1) == pytest.approx(3 / 36)
+
+
+def test_the_tolerance_keeps_every_second_within_the_limit() -> None:
+    for limit, headroom in ((80, 0.05), (100, 0.05), (25, 0.05), (40, 0.1)):
+        rate = limit * (1 - headroom)
+        tolerance = rate_limit.late_tolerance(limit, headroom)
+        if headroom * limit > 1.2:
+            assert (1 + tolerance) * rate + 1 <= limit + 1e-9
+    assert rate_limit.late_tolerance(80, 0.05) == pytest.approx(0.0395, abs=1e-4)
+    assert rate_limit.late_tolerance(10, 0.05) == 0.005
