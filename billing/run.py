@@ -110,9 +110,17 @@ class ChunkRun:
 
 
 # Accounts whose invoices are issued together, in one transaction: large enough that a row
-# kind costs one statement for many accounts, small enough that the first charges leave
-# early and the accounts' locks are held briefly.
+# kind costs one statement for many accounts, small enough that the accounts' locks are held
+# briefly. The first batch of a chunk is smaller, so that its first charges leave early
+# (nothing is in flight until they do).
 ISSUE_BATCH = 50
+FIRST_ISSUE_BATCH = 10
+
+
+def issue_batches(ids: list[int]) -> Iterator[list[int]]:
+    """`ids` in the batches they are issued in: FIRST_ISSUE_BATCH, then ISSUE_BATCH each."""
+    yield ids[:FIRST_ISSUE_BATCH]
+    yield from chunks(ids[FIRST_ISSUE_BATCH:], ISSUE_BATCH)
 
 
 def billing_run_chunk(*, account_ids: list[int], day: date, now: datetime) -> ChunkRun:
@@ -137,7 +145,7 @@ def billing_run_chunk(*, account_ids: list[int], day: date, now: datetime) -> Ch
     ids = list(dict.fromkeys(account_ids))
     answers = _Answers()
     with ChargePool(settings.BILLING_CHARGE_CONCURRENCY) as pool:
-        for batch in chunks(ids, ISSUE_BATCH):
+        for batch in issue_batches(ids):
             issued, started = _issue_batch(
                 batch, day=day, now=now, failed=failed, errors=errors, together=not pool.inline
             )

@@ -78,11 +78,13 @@ def calls_waiting() -> int:
 
 def late_tolerance(limit: float, headroom: float) -> float:
     """How late after its turn a call may still leave, in seconds. Turns are 1/rate apart
-    at rate = (1 - headroom) x limit; calls that each leave at most `t` after theirs put at
-    most (1 + t) x rate + 1 calls in any second, which stays within the limit while
-    t <= (headroom x limit - 1) / rate: 39 ms at 80 a second and 5% (at least 5 ms, for a
-    limit so low that one call is the whole headroom)."""
-    return max(0.005, (headroom * limit - 1) / ((1 - headroom) * limit))
+    at rate = (1 - headroom) x limit; calls that each reach the processor at most `t` after
+    their turns put at most (1 + t) x rate + 1 calls in any second, which stays within the
+    limit while t <= (headroom x limit - 1) / rate: 39 ms at 80 a second and 5%. Half of
+    that is for waking up; the other half is left for the way from here to the processor (a
+    thread waiting for the interpreter, the network). At least 5 ms, for a limit so low that
+    one call is the whole headroom."""
+    return max(0.005, (headroom * limit - 1) / ((1 - headroom) * limit) / 2)
 
 
 @lru_cache(maxsize=4)

@@ -507,7 +507,7 @@ LATE_FEE_EVERY_DAYS = env.int("LATE_FEE_EVERY_DAYS", default=30)
 # slowest charge is answered (up to 3 s at a real processor): large chunks keep the workers
 # waiting on that tail rarely. `manage.py check` keeps a chunk within the visibility timeout
 # (portal.E002).
-BILLING_CHUNK_SIZE = env.int("BILLING_CHUNK_SIZE", default=500)
+BILLING_CHUNK_SIZE = env.int("BILLING_CHUNK_SIZE", default=1000)
 # How many charges of a chunk a worker process has in flight at once (threads, each with its
 # own database connection); 1 charges one after the other.
 BILLING_CHARGE_CONCURRENCY = env.int("BILLING_CHARGE_CONCURRENCY", default=32)
