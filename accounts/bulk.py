@@ -18,50 +18,97 @@ from typing import Any
 from django.db import connections, models, router
 
 
-def rows_update(objs: Sequence[models.Model], fields: Sequence[str]) -> int:
-    """Write `fields` of `objs` (saved rows of one model) with one UPDATE; the rows updated."""
+def rows_update(
+    objs: Sequence[models.Model],
+    fields: Sequence[str],
+    *,
+    using: str | None = None,
+    batch_size: int | None = None,
+) -> int:
+    """Write `fields` of `objs` (saved rows of one model) with one UPDATE (one for each
+    `batch_size` rows if given); the rows updated. On another database than PostgreSQL (the
+    SQLite demo) this is Django's `bulk_update`."""
     if not objs or not fields:
         return 0
     model = type(objs[0])
     if any(type(obj) is not model or obj.pk is None for obj in objs):
         raise ValueError("rows_update writes saved rows of one model.")
+    alias = using or router.db_for_write(model)
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        # The model's plain QuerySet: a manager's own bulk_update may call this function.
+        queryset: models.QuerySet[Any] = models.QuerySet(model, using=alias)
+        return queryset.bulk_update(objs, fields, batch_size)
     meta = model._meta
-    connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
     key = meta.pk
     written = [meta.get_field(name) for name in fields]
-    if key is None or not all(_writable(field) for field in written):
-        raise ValueError(f"rows_update writes concrete fields other than the key: {fields}.")
+    if key is None or not all(_writable(field, model) for field in written):
+        raise ValueError(f"rows_update writes concrete fields of the model itself: {fields}.")
     columns: list[models.Field[Any, Any]] = [key, *written]  # type: ignore[list-item]
-    # Every value cast to its column's type, so that PostgreSQL never guesses (NULLs, dates).
-    casts = [f"%s::{field.db_type(connection)}" for field in columns]
+    if any(
+        hasattr(getattr(obj, field.attname), "resolve_expression")
+        for obj in objs
+        for field in columns
+    ):
+        raise ValueError("rows_update writes values, not expressions.")
+    size = batch_size or len(objs)
+    with connection.cursor() as cursor:
+        updated = 0
+        for start in range(0, len(objs), size):
+            batch = objs[start : start + size]
+            cursor.execute(
+                _sql(connection, meta.db_table, columns, len(batch)),
+                _params(connection, batch, columns),
+            )
+            updated += int(cursor.rowcount)
+    return updated
+
+
+def _sql(connection: Any, table: str, columns: list[models.Field[Any, Any]], rows: int) -> str:
+    quote = connection.ops.quote_name
+    # Every value cast to its column's type, so that PostgreSQL never guesses (NULLs, dates);
+    # strings to varchar without a length, so that a value too long for its column fails on
+    # the assignment (as with save()) rather than being cut short by the cast.
+    casts = [f"%s::{_cast_type(connection, field)}" for field in columns]
     row = f"({', '.join(casts)})"
     names = [quote(f"v{index}") for index in range(len(columns))]
     # Only quoted identifiers of the model and casts to its columns' types are formatted in;
     # every value is a parameter.
-    sql = (
-        f"UPDATE {quote(meta.db_table)} AS t SET "  # noqa: S608
+    return (
+        f"UPDATE {quote(table)} AS t SET "  # noqa: S608
         + ", ".join(
             f"{quote(str(field.column))} = v.{name}"
             for field, name in zip(columns[1:], names[1:], strict=True)
         )
-        + f" FROM (VALUES {', '.join([row] * len(objs))}) AS v({', '.join(names)})"
-        + f" WHERE t.{quote(str(key.column))} = v.{names[0]}"
+        + f" FROM (VALUES {', '.join([row] * rows)}) AS v({', '.join(names)})"
+        + f" WHERE t.{quote(str(columns[0].column))} = v.{names[0]}"
     )
-    params = [
+
+
+def _params(
+    connection: Any, objs: Sequence[models.Model], columns: list[models.Field[Any, Any]]
+) -> list[Any]:
+    return [
         field.get_db_prep_save(getattr(obj, field.attname), connection)
         for obj in objs
         for field in columns
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return int(cursor.rowcount)
 
 
-def _writable(field: object) -> bool:
+def _cast_type(connection: Any, field: models.Field[Any, Any]) -> str:
+    if isinstance(field, models.CharField):
+        return str(connection.ops.cast_char_field_without_max_length)
+    db_type = field.db_type(connection)
+    if db_type is None:
+        raise ValueError(f"rows_update cannot cast to the type of {field.name}.")
+    return str(db_type)
+
+
+def _writable(field: object, model: type[models.Model]) -> bool:
     return (
         isinstance(field, models.Field)
         and field.concrete
         and not field.many_to_many
         and not field.primary_key
+        and field.model is model
     )

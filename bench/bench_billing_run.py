@@ -9,7 +9,7 @@ What it measures
 
 `payments.tasks.billing_run_task` for one billing day, as the beat schedule starts it: the
 expired cards marked, the accounts with something to do handed to the workers in chunks of
-BILLING_CHUNK_SIZE (50 unless set), and for each chunk (`billing_run_chunk`) the New
+BILLING_CHUNK_SIZE (1,000 unless set), and for each chunk (`billing_run_chunk`) the New
 invoice of each account's three recurring charges issued, its automatic charge created, the
 monthly card charged through the sandbox gateway (BILLING_CHARGE_CONCURRENCY charges in
 flight per process), the payment applied to the invoice and the invoice email and the
@@ -85,8 +85,9 @@ How to read the output
   both rounds added up.
 
 Timings vary with the machine: compare runs on the same machine only. `--accounts 500` makes
-a short run (about 3 minutes). On the 2-core machine of the issue the workers manage 10–20
-accounts a second, so the full run of 10,000 accounts takes 20–30 minutes.
+a short run (about a minute and a half without the PDFs). On the 2-core machine of the issue
+the full run of 10,000 accounts takes about 7 minutes without the PDFs (the run at a real
+processor's pace alone takes 2.5), and 10 with them.
 
 The aims after the table come from the issue that asked for this benchmark. A MISS is a
 result, not a failure: the script exits 0 unless something broke (non-zero then).

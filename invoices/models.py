@@ -75,7 +75,7 @@ class InvoiceQuerySet(models.QuerySet["Invoice"]):
             raise ImmutableInvoiceError(
                 f"Invoices are issued; only {sorted(Invoice.MUTABLE_FIELDS)} change."
             )
-        return rows_update(list(objs), fields)
+        return rows_update(list(objs), fields, using=self.db, batch_size=batch_size)
 
     def for_account(self, account: Account) -> InvoiceQuerySet:
         return self.filter(account=account)

@@ -429,7 +429,7 @@ def _after_issue(invoices: Sequence[Invoice], *, breakdowns: Sequence[list[VatGr
         context = {
             "invoice": invoice,
             "account": account,
-            "vat_groups": groups,
+            "vat_groups_by_invoice": {invoice.pk: groups},
             "url": settings.SITE_URL.rstrip("/") + reverse("invoices:detail", args=[invoice.pk]),
         }
         emails.append(

@@ -76,15 +76,14 @@ def calls_waiting() -> int:
     return _waiting
 
 
-def late_tolerance(limit: float, headroom: float) -> float:
-    """How late after its turn a call may still leave, in seconds. Turns are 1/rate apart
-    at rate = (1 - headroom) x limit; calls that each reach the processor at most `t` after
-    their turns put at most (1 + t) x rate + 1 calls in any second, which stays within the
-    limit while t <= (headroom x limit - 1) / rate: 39 ms at 80 a second and 5%. Half of
-    that is for waking up; the other half is left for the way from here to the processor (a
-    thread waiting for the interpreter, the network). At least 5 ms, for a limit so low that
-    one call is the whole headroom."""
-    return max(0.005, (headroom * limit - 1) / ((1 - headroom) * limit) / 2)
+def late_tolerance(headroom: float) -> float:
+    """How late after its turn a call may still leave, in seconds. Turns are at least 1/rate
+    apart at rate = (1 - headroom) x limit, so calls that each reach the processor at most
+    `t` after their turns put at most ceil((1 + t) x rate) of them in any second: within the
+    limit while t < headroom / (1 - headroom), 53 ms at 5%, whatever the limit. Half of that
+    is for waking up; the other half is left for the way from here to the processor (a
+    thread waiting for the interpreter, the network)."""
+    return headroom / (1 - headroom) / 2
 
 
 @lru_cache(maxsize=4)
@@ -109,7 +108,7 @@ def gateway_turn(*, gateway: str) -> float:
         return 0.0
     headroom = float(settings.GATEWAY_RATE_LIMIT_HEADROOM)
     rate = limit * (1 - headroom)
-    tolerance = late_tolerance(limit, headroom)
+    tolerance = late_tolerance(headroom)
     import redis
 
     global _waiting, late_turns_given_up
@@ -120,7 +119,8 @@ def gateway_turn(*, gateway: str) -> float:
         _waiting += 1
     try:
         while True:
-            left = deadline - time.monotonic()
+            asked = time.monotonic()
+            left = deadline - asked
             try:
                 answer = script(
                     keys=[bucket_key(gateway)], args=[repr(rate), f"{max(left, 0):.6f}"]
@@ -141,14 +141,21 @@ def gateway_turn(*, gateway: str) -> float:
                     f"No turn under the rate limit of {limit:g} requests/s within "
                     f"{settings.GATEWAY_RATE_LIMIT_WAIT_SECONDS:g} s; not sent."
                 )
-            turn = time.monotonic() + wait
+            # Counted from before the ask: a reply read late is part of being late.
+            turn = asked + wait
             time.sleep(wait)
             if time.monotonic() - turn <= tolerance:
                 return time.monotonic() - started
             # Woken too late (a busy machine): going now could bunch with the calls whose
-            # turns came since. This turn is given up, and the next one taken.
+            # turns came since. This turn is given up, and the next one taken, if it comes
+            # within the wait allowed.
             with _waiting_lock:
                 late_turns_given_up += 1
+            if time.monotonic() >= deadline:
+                raise GatewayUnavailable(
+                    f"No turn under the rate limit of {limit:g} requests/s could be taken in "
+                    f"time within {settings.GATEWAY_RATE_LIMIT_WAIT_SECONDS:g} s; not sent."
+                )
     finally:
         with _waiting_lock:
             _waiting -= 1

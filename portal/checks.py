@@ -30,7 +30,8 @@ def longest_chunk_seconds() -> int:
     size = int(settings.BILLING_CHUNK_SIZE)
     calls = math.ceil(size / int(settings.BILLING_CHARGE_CONCURRENCY)) * SLOWEST_GATEWAY_ANSWER
     if limit := float(settings.GATEWAY_MAX_REQUESTS_PER_SECOND):
-        calls = max(calls, math.ceil(size / limit))
+        rate = limit * (1 - float(settings.GATEWAY_RATE_LIMIT_HEADROOM))
+        calls = max(calls, math.ceil(size / rate))
     return calls + math.ceil(size * SLOWEST_ACCOUNT_WORK)
 
 

@@ -38,8 +38,8 @@ def vat_rate(rate: Decimal) -> str:
 
 @register.simple_tag(takes_context=True)
 def invoice_vat_breakdown(context: template.Context, invoice: Invoice) -> list[VatGroup]:
-    """{% invoice_vat_breakdown invoice as groups %}: the breakdown the caller computed
-    already (`vat_groups` in the context: issuing has the items at hand), else from one
-    query."""
-    given = context.get("vat_groups")
+    """{% invoice_vat_breakdown invoice as groups %}: the breakdown of `invoice` the caller
+    computed already (`vat_groups_by_invoice` in the context: issuing has the items at
+    hand), else from one query."""
+    given = (context.get("vat_groups_by_invoice") or {}).get(invoice.pk)
     return given if given is not None else vat_breakdown(invoice)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 
@@ -64,5 +65,37 @@ def test_unsaved_rows_and_the_key_are_refused() -> None:
     with pytest.raises(ValueError, match="saved rows"):
         rows_update([OutboundEmail(key="new")], ["subject"])
     email = _email(1)
-    with pytest.raises(ValueError, match="other than the key"):
+    with pytest.raises(ValueError, match="of the model itself"):
         rows_update([email], ["id"])
+
+
+def test_keys_decimals_and_dates_and_a_value_too_long_fails_as_save_does(account) -> None:
+    from django.db import DataError, transaction
+
+    from invoices.models import RecurringCharge
+
+    charge = RecurringCharge.objects.create(
+        account=account, description="VPS", unit_price=Decimal("20.00"), starts_on=date(2026, 10, 1)
+    )
+    email = _email(1)
+    email.account = account
+    rows_update([email], ["account"])
+    assert OutboundEmail.objects.get(pk=email.pk).account_id == account.pk
+    charge.unit_price, charge.invoiced_through = Decimal("19.995"), date(2026, 11, 1)
+    rows_update([charge], ["unit_price", "invoiced_through"])
+    charge.refresh_from_db()
+    assert (charge.unit_price, charge.invoiced_through) == (Decimal("19.995"), date(2026, 11, 1))
+    # Not cut short to the column's length: refused, as save() refuses it.
+    email.subject = "x" * 300
+    with pytest.raises(DataError), transaction.atomic():
+        rows_update([email], ["subject"])
+    assert OutboundEmail.objects.get(pk=email.pk).subject == "s"
+
+
+def test_expressions_are_refused() -> None:
+    from django.db.models import F
+
+    email = _email(1)
+    email.attempts = F("attempts") + 1
+    with pytest.raises(ValueError, match="not expressions"):
+        rows_update([email], ["attempts"])
