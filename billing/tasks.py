@@ -15,7 +15,7 @@ from payments.tasks import forwarding_to
 
 from .charges import autocharge_attempt, autocharges_confirmation_sweep, autocharges_due
 from .instruments import billing_chunk_observed
-from .run import billing_accounts, billing_run_chunk, chunks
+from .run import billing_accounts, billing_run_chunk, run_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def billing_run_task(day: str | None = None) -> int:
     run_day = date.fromisoformat(day) if day else timezone.localdate()
     payment_methods_expire(today=run_day)
     account_ids = billing_accounts(day=run_day, now=timezone.now())
-    for chunk in chunks(account_ids, settings.BILLING_CHUNK_SIZE):
+    for chunk in run_chunks(account_ids, settings.BILLING_CHUNK_SIZE):
         billing_run_chunk_task.delay(chunk, run_day.isoformat())
     logger.info("Billing run for %s: %d account(s) handed out.", run_day, len(account_ids))
     return len(account_ids)

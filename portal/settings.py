@@ -510,7 +510,7 @@ LATE_FEE_EVERY_DAYS = env.int("LATE_FEE_EVERY_DAYS", default=30)
 BILLING_CHUNK_SIZE = env.int("BILLING_CHUNK_SIZE", default=1000)
 # How many charges of a chunk a worker process has in flight at once (threads, each with its
 # own database connection); 1 charges one after the other.
-BILLING_CHARGE_CONCURRENCY = env.int("BILLING_CHARGE_CONCURRENCY", default=32)
+BILLING_CHARGE_CONCURRENCY = env.int("BILLING_CHARGE_CONCURRENCY", default=40)
 if BILLING_CHUNK_SIZE < 1 or BILLING_CHARGE_CONCURRENCY < 1:
     raise ImproperlyConfigured(
         "BILLING_CHUNK_SIZE and BILLING_CHARGE_CONCURRENCY must be 1 or more."
