@@ -94,32 +94,8 @@ def autocharge_attempt(*, autocharge_id: int, now: datetime) -> AutoCharge:
     if started is None:
         return AutoCharge.objects.get(pk=autocharge_id)
     payment, attempt, card = started
-    gateway = card_gateway()
-    problem = gateway.amount_problem(payment.amount, payment.currency)
-    if problem is not None:
-        # Refused before any call: the processor does not take this amount.
-        payment_record_outcome(
-            payment_id=payment.pk,
-            attempt_id=attempt.pk,
-            result=GatewayResult(
-                outcome=Outcome.DECLINED,
-                decline=DeclineCategory(problem.kind.value),
-                message=f"The card processor does not take {payment.amount} {payment.currency}.",
-            ),
-            now=now,
-        )
-        return AutoCharge.objects.get(pk=autocharge_id)
-    result = gateway_call(
-        attempt,
-        lambda: gateway.charge(
-            credential=card.credential,
-            amount=payment.amount,
-            currency=payment.currency,
-            idempotency_key=attempt.idempotency_key,
-            on_reference=lambda reference: attempt_keep_reference(
-                attempt=attempt, reference=reference
-            ),
-        ),
+    result = autocharge_send(
+        StartedCharge(account.pk, autocharge_id, payment, attempt, card.credential)
     )
     if result is not None:
         payment_record_outcome(payment_id=payment.pk, attempt_id=attempt.pk, result=result, now=now)
@@ -154,19 +130,8 @@ def _start_charge(
     charge.state = AutoCharge.State.CHARGING
     charge.next_attempt_at = None
     charge.save(update_fields=["attempts", "state", "next_attempt_at", "updated_at"])
-    payment = Payment.objects.create(
-        account=account,
-        key=f"autocharge:{invoice.pk}:{charge.attempts}",
-        method=Payment.Method.CARD_ON_FILE,
-        state=Payment.State.PROCESSING,
-        amount=amount,
-        currency=invoice.currency,
-        gateway=card.gateway,
-        payment_method=card,
-        pay_first=invoice,
-        brand=card.brand,
-        last4=card.last4,
-    )
+    payment = _charge_payment(charge, invoice, card, amount)
+    payment.save()
     charge.payments.add(payment)
     attempt = attempt_start(
         key=f"payment:{payment.pk}:charge",
@@ -185,6 +150,31 @@ def _start_charge(
         attempt=charge.attempts,
     )
     return payment, attempt, card
+
+
+def _charge_payment(
+    charge: AutoCharge,
+    invoice: Invoice,
+    card: PaymentMethod,
+    amount: Decimal,
+    *,
+    attempt: int | None = None,
+) -> Payment:
+    """The payment (not saved) of an automatic charge's attempt (its current one unless
+    given), keyed by invoice and attempt."""
+    return Payment(
+        account_id=charge.account_id,
+        key=f"autocharge:{invoice.pk}:{attempt or charge.attempts}",
+        method=Payment.Method.CARD_ON_FILE,
+        state=Payment.State.PROCESSING,
+        amount=amount,
+        currency=invoice.currency,
+        gateway=card.gateway,
+        payment_method=card,
+        pay_first=invoice,
+        brand=card.brand,
+        last4=card.last4,
+    )
 
 
 def autocharges_needing_customer(account: Account) -> QuerySet[AutoCharge]:
@@ -313,19 +303,7 @@ def autocharges_start_together(
         starting.append((charge, invoice, monthly, amount))
     payments = Payment.objects.bulk_create(
         [
-            Payment(
-                account_id=charge.account_id,
-                key=f"autocharge:{invoice.pk}:1",
-                method=Payment.Method.CARD_ON_FILE,
-                state=Payment.State.PROCESSING,
-                amount=amount,
-                currency=invoice.currency,
-                gateway=card.gateway,
-                payment_method=card,
-                pay_first=invoice,
-                brand=card.brand,
-                last4=card.last4,
-            )
+            _charge_payment(charge, invoice, card, amount, attempt=1)
             for charge, invoice, card, amount in starting
         ]
     )
