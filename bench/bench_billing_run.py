@@ -7,13 +7,15 @@ Run it with `make bench`, or on its own from the repository's root:
 
 What it measures
 
-`payments.tasks.billing_run_task` for one billing day, as the beat schedule starts it: the
+`billing.tasks.billing_run_task` for one billing day, as the beat schedule starts it: the
 expired cards marked, the accounts with something to do handed to the workers in chunks of
 BILLING_CHUNK_SIZE (1,000 unless set), and for each chunk (`billing_run_chunk`) the New
 invoice of each account's three recurring charges issued, its automatic charge created, the
 monthly card charged through the sandbox gateway (BILLING_CHARGE_CONCURRENCY charges in
 flight per process), the payment applied to the invoice and the invoice email and the
-receipt written to the outbox.
+receipt written to the outbox; a chunk task whose own accounts are issued takes the run's
+next chunk no task has started (`billing.pending`), so that its process waits on its last
+charges' answers once, at the end.
 
 What it does
 
