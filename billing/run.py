@@ -156,6 +156,11 @@ class ChunkRun:
 # (nothing is in flight until they do).
 ISSUE_BATCH = 50
 FIRST_ISSUE_BATCH = 10
+# The next batch is issued while fewer calls than this wait for a thread: enough that the
+# threads never run dry while a batch is issued (with no latency, a batch's calls are made
+# in about the time the next batch takes to issue), few enough that a chunk's own calls are
+# made before it takes the run's next chunk (at a real processor's pace, about 5 s of them).
+CALLS_WAITING_AT_MOST = 4 * ISSUE_BATCH
 # While the next batch waits for the threads, answers are recorded once this many are in (a
 # kind of row costs one statement for all of them).
 RECORD_TOGETHER = 25
@@ -201,7 +206,7 @@ def billing_run_chunk(
     transaction, one statement for each kind of row), with each new invoice's first charge
     recorded in the same commit (`autocharges_start_together`); the batch's calls then leave
     to a pool of BILLING_CHARGE_CONCURRENCY threads (no lock or transaction held during any)
-    while the next batch is issued, once the threads are about to run out of calls, and the
+    while the next batch is issued, once fewer than CALLS_WAITING_AT_MOST calls wait, and the
     answers that came back are recorded together meanwhile
     (`autocharges_record_outcomes`: once each). Charges due otherwise (a retry, one
     this could not start plainly) are `autocharge_attempt` on the pool, as on their own; so
@@ -222,7 +227,7 @@ def billing_run_chunk(
     with ChargePool(settings.BILLING_CHARGE_CONCURRENCY) as pool:
         for number, batch in enumerate(_batches(account_ids, more, ids)):
             if number:
-                pool.wait_for_room(ISSUE_BATCH, meanwhile=lambda: record(RECORD_TOGETHER))
+                pool.wait_for_room(CALLS_WAITING_AT_MOST, meanwhile=lambda: record(RECORD_TOGETHER))
             issued, started = _issue_batch(
                 batch, day=day, now=now, failed=failed, errors=errors, together=not pool.inline
             )
@@ -425,9 +430,9 @@ class ChargePool:
     def wait_for_room(self, jobs: int, *, meanwhile: Callable[[], object]) -> None:
         """Return once fewer than `jobs` of the jobs submitted wait for a thread, calling
         `meanwhile` (the answers in so far recorded) while more do. The next batch is then
-        issued when the threads are about to run out of calls, not long before: its charges,
-        recorded as started, would only wait here (and a worker that died would leave them
-        all to the settler)."""
+        issued shortly before the threads would run out of calls, not long before: its
+        charges, recorded as started, would only wait here (and a worker that died would
+        leave them all to the settler)."""
         if self.inline:
             return
         while True:

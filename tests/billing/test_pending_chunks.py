@@ -136,7 +136,7 @@ def test_without_redis_each_chunk_runs_on_its_own(settings, db, rep, add_card) -
     assert [_run(chunk)["accounts"] for chunk in chunks] == [2, 2]
 
 
-def test_the_next_batch_waits_until_the_threads_are_about_to_run_out_of_calls() -> None:
+def test_the_next_batch_waits_while_too_many_calls_wait_for_a_thread() -> None:
     release = threading.Event()
     recorded: list[int] = []
     with ChargePool(2) as pool:
