@@ -13,9 +13,7 @@ BILLING_CHUNK_SIZE (1,000 unless set), and for each chunk (`billing_run_chunk`) 
 invoice of each account's three recurring charges issued, its automatic charge created, the
 monthly card charged through the sandbox gateway (BILLING_CHARGE_CONCURRENCY charges in
 flight per process), the payment applied to the invoice and the invoice email and the
-receipt written to the outbox; a chunk task whose own accounts are issued takes the run's
-next chunk no task has started (`billing.pending`), so that its process waits on its last
-charges' answers once, at the end.
+receipt written to the outbox.
 
 What it does
 

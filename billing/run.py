@@ -12,10 +12,9 @@ again. As everywhere, no lock is held while the gateway is called.
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -66,25 +65,6 @@ def billing_accounts(*, day: date, now: datetime) -> list[int]:
     )
     ids.update(overdue_invoices(day).values_list("account_id", flat=True))
     return sorted(ids)
-
-
-# The slowest a gateway answers in normal running (DESIGN: 0.5-3 s), and the most it takes to
-# issue an account's invoices and record its charge (the benchmark: about 10 ms on a 2-core
-# machine under load).
-SLOWEST_GATEWAY_ANSWER = 3
-SLOWEST_ACCOUNT_WORK = 0.05
-
-
-def longest_chunk_seconds() -> int:
-    """How long a billing chunk may take: its charges made BILLING_CHARGE_CONCURRENCY at a
-    time, each answered at the slowest, and no faster than GATEWAY_MAX_REQUESTS_PER_SECOND
-    lets them through; plus its accounts' own work."""
-    size = int(settings.BILLING_CHUNK_SIZE)
-    calls = math.ceil(size / int(settings.BILLING_CHARGE_CONCURRENCY)) * SLOWEST_GATEWAY_ANSWER
-    if limit := float(settings.GATEWAY_MAX_REQUESTS_PER_SECOND):
-        rate = limit * (1 - float(settings.GATEWAY_RATE_LIMIT_HEADROOM))
-        calls = max(calls, math.ceil(size / rate))
-    return calls + math.ceil(size * SLOWEST_ACCOUNT_WORK)
 
 
 def chunks(ids: list[int], size: int) -> Iterator[list[int]]:
@@ -156,14 +136,6 @@ class ChunkRun:
 # (nothing is in flight until they do).
 ISSUE_BATCH = 50
 FIRST_ISSUE_BATCH = 10
-# The next batch is issued while fewer calls than this wait for a thread: enough that the
-# threads never run dry while a batch is issued (with no latency, a batch's calls are made
-# in about the time the next batch takes to issue), few enough that a chunk's own calls are
-# made before it takes the run's next chunk (at a real processor's pace, about 5 s of them).
-CALLS_WAITING_AT_MOST = 4 * ISSUE_BATCH
-# While the next batch waits for the threads, answers are recorded once this many are in (a
-# kind of row costs one statement for all of them).
-RECORD_TOGETHER = 25
 
 
 def issue_batches(ids: list[int]) -> Iterator[list[int]]:
@@ -172,43 +144,16 @@ def issue_batches(ids: list[int]) -> Iterator[list[int]]:
     yield from chunks(ids[FIRST_ISSUE_BATCH:], ISSUE_BATCH)
 
 
-def _batches(
-    ids: list[int], more: Callable[[], list[int] | None] | None, every: list[int]
-) -> Iterator[list[int]]:
-    """The chunk's accounts in the batches they are issued in, then those `more` gives each
-    time it is asked, until it gives none; `every` gets each account as it is handed out."""
-    seen: set[int] = set()
-
-    def fresh(accounts: Iterable[int]) -> list[int]:
-        new = [a for a in dict.fromkeys(accounts) if a not in seen]
-        seen.update(new)
-        every.extend(new)
-        return new
-
-    yield from issue_batches(fresh(ids))
-    while more is not None and (taken := more()):
-        yield from chunks(fresh(taken), ISSUE_BATCH)
-
-
-def billing_run_chunk(
-    *,
-    account_ids: list[int],
-    day: date,
-    now: datetime,
-    more: Callable[[], list[int] | None] | None = None,
-) -> ChunkRun:
-    """Everything the monthly cycle does on `day` for a chunk of accounts, and for the
-    accounts `more` gives when asked once the chunk's own are issued (the next chunk no
-    worker has started, `billing.pending`); safe to run again, by any number of workers at
-    once.
+def billing_run_chunk(*, account_ids: list[int], day: date, now: datetime) -> ChunkRun:
+    """Everything the monthly cycle does on `day` for a chunk of accounts; safe to run
+    again, by any number of workers at once.
 
     The invoices are issued ISSUE_BATCH accounts at a time (`recurring_run_accounts`: one
     transaction, one statement for each kind of row), with each new invoice's first charge
     recorded in the same commit (`autocharges_start_together`); the batch's calls then leave
     to a pool of BILLING_CHARGE_CONCURRENCY threads (no lock or transaction held during any)
-    while the next batch is issued, once fewer than CALLS_WAITING_AT_MOST calls wait, and the
-    answers that came back are recorded together meanwhile
-    (`autocharges_record_outcomes`: once each). Charges due otherwise (a retry, one
+    while the next batch is issued, and the answers that came back are recorded together between
+    batches (`autocharges_record_outcomes`: once each). Charges due otherwise (a retry, one
     this could not start plainly) are `autocharge_attempt` on the pool, as on their own; so
     are all of them when the pool runs its jobs one after the other in this thread (a size of
     1, or inside a transaction), each then recorded before the next is sent. A
@@ -218,16 +163,10 @@ def billing_run_chunk(
     result = ChunkRun()
     failed: set[int] = set()
     errors = result.errors
-    ids: list[int] = []  # the chunk's and those `more` gave, in order
+    ids = list(dict.fromkeys(account_ids))
     answers = _Answers()
-
-    def record(at_least: int = 1) -> None:
-        _record_answers(answers, now=now, failed=failed, errors=errors, at_least=at_least)
-
     with ChargePool(settings.BILLING_CHARGE_CONCURRENCY) as pool:
-        for number, batch in enumerate(_batches(account_ids, more, ids)):
-            if number:
-                pool.wait_for_room(CALLS_WAITING_AT_MOST, meanwhile=lambda: record(RECORD_TOGETHER))
+        for batch in issue_batches(ids):
             issued, started = _issue_batch(
                 batch, day=day, now=now, failed=failed, errors=errors, together=not pool.inline
             )
@@ -250,7 +189,9 @@ def billing_run_chunk(
                 run = result.runs[account_id] = AccountRun(account_id, issued[account_id])
                 if account_id in due:
                     pool.submit(account_id, _charges_of(run, due[account_id], now))
-    record()
+            # The answers in so far, recorded together while the next batch is issued.
+            _record_answers(answers, now=now, failed=failed, errors=errors)
+    _record_answers(answers, now=now, failed=failed, errors=errors)
     if answers.started:
         for charge in AutoCharge.objects.filter(pk__in=answers.started).select_related("invoice"):
             if charge.account_id in result.runs:
@@ -341,17 +282,9 @@ def _send(started: StartedCharge, answers: _Answers) -> Callable[[], None]:
 
 
 def _record_answers(
-    answers: _Answers,
-    *,
-    now: datetime,
-    failed: set[int],
-    errors: list[Exception],
-    at_least: int = 1,
+    answers: _Answers, *, now: datetime, failed: set[int], errors: list[Exception]
 ) -> None:
-    """Record the answers in so far together, if there are `at_least` of them."""
     with answers.lock:
-        if len(answers.waiting) < at_least:
-            return
         waiting, answers.waiting = answers.waiting, []
     if not waiting:
         return
@@ -399,9 +332,6 @@ class ChargePool:
         self._jobs: queue.Queue[tuple[int, Callable[[], None]] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        # Jobs submitted that no thread has taken yet.
-        self._waiting = 0
-        self._taken = threading.Condition()
 
     def __enter__(self) -> ChargePool:
         return self
@@ -417,8 +347,6 @@ class ChargePool:
         if self.inline:
             self._run(key, job)
             return
-        with self._taken:
-            self._waiting += 1
         self._jobs.put((key, job))
         if len(self._threads) < self.size:
             thread = threading.Thread(
@@ -426,21 +354,6 @@ class ChargePool:
             )
             self._threads.append(thread)
             thread.start()
-
-    def wait_for_room(self, jobs: int, *, meanwhile: Callable[[], object]) -> None:
-        """Return once fewer than `jobs` of the jobs submitted wait for a thread, calling
-        `meanwhile` (the answers in so far recorded) while more do. The next batch is then
-        issued shortly before the threads would run out of calls, not long before: its
-        charges, recorded as started, would only wait here (and a worker that died would
-        leave them all to the settler)."""
-        if self.inline:
-            return
-        while True:
-            meanwhile()
-            with self._taken:
-                if self._waiting < jobs:
-                    return
-                self._taken.wait(timeout=0.05)
 
     def _run(self, key: int, job: Callable[[], None]) -> None:
         global _in_flight
@@ -460,9 +373,6 @@ class ChargePool:
     def _work(self) -> None:
         try:
             while (item := self._jobs.get()) is not None:
-                with self._taken:
-                    self._waiting -= 1
-                    self._taken.notify_all()
                 self._run(*item)
         finally:
             connections.close_all()

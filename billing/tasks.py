@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import date
 from typing import Any
 
@@ -16,8 +15,7 @@ from payments.tasks import forwarding_to
 
 from .charges import autocharge_attempt, autocharges_confirmation_sweep, autocharges_due
 from .instruments import billing_chunk_observed
-from .pending import chunk_claim, chunk_finished, chunk_take, chunks_hand_out
-from .run import billing_accounts, billing_run_chunk, longest_chunk_seconds, run_chunks
+from .run import billing_accounts, billing_run_chunk, run_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -25,16 +23,12 @@ logger = logging.getLogger(__name__)
 @shared_task(name="billing.billing_run")
 def billing_run_task(day: str | None = None) -> int:
     """The day's billing: mark expired cards, then hand the accounts with something to do
-    (invoices to issue, charges due, late fees) to the workers in chunks, listed in Redis
-    too, so that a worker near the end of its chunk takes the next one no worker has
-    started (`billing.pending`). Safe to run again for the same day. Returns the number of
-    accounts handed out."""
+    (invoices to issue, charges due, late fees) to the workers in chunks. Safe to run again
+    for the same day. Returns the number of accounts handed out."""
     run_day = date.fromisoformat(day) if day else timezone.localdate()
     payment_methods_expire(today=run_day)
     account_ids = billing_accounts(day=run_day, now=timezone.now())
-    chunks = list(run_chunks(account_ids, settings.BILLING_CHUNK_SIZE))
-    chunks_hand_out(run_day.isoformat(), chunks)
-    for chunk in chunks:
+    for chunk in run_chunks(account_ids, settings.BILLING_CHUNK_SIZE):
         billing_run_chunk_task.delay(chunk, run_day.isoformat())
     logger.info("Billing run for %s: %d account(s) handed out.", run_day, len(account_ids))
     return len(account_ids)
@@ -42,37 +36,12 @@ def billing_run_task(day: str | None = None) -> int:
 
 @shared_task(name="billing.billing_run_chunk", acks_late=True)
 def billing_run_chunk_task(account_ids: list[int], day: str) -> dict[str, int]:
-    """One chunk of a day's billing run (`billing_run_chunk`), and, once its own accounts are
-    issued, the run's next chunks that no task has started (`billing.pending`), for as long
-    as one more fits in the visibility timeout. A worker that dies mid-chunk leaves the chunk
-    to be delivered again (acks late): what was done is found done and not done twice, and
-    what the task had taken is run again with it. A chunk another task took has nothing left
-    to do."""
-    claim = chunk_claim(account_ids, day)
-    if claim is not None and claim.taken:
-        logger.info(
-            "A billing chunk of %d account(s) on %s was taken by another task.",
-            len(account_ids),
-            day,
-        )
-        return {"accounts": 0, "issued": 0, "charged": 0, "late_fees": 0, "failed": 0}
-    started = time.monotonic()
-    earlier = list(claim.earlier) if claim is not None else []
-
-    def more() -> list[int] | None:
-        if earlier:
-            return earlier.pop(0)
-        # Another chunk only if it can end within the visibility timeout, as the first did.
-        elapsed = time.monotonic() - started
-        if claim is None or elapsed + longest_chunk_seconds() >= settings.BROKER_VISIBILITY_TIMEOUT:
-            return None
-        return chunk_take(claim)
-
+    """One chunk of a day's billing run (`billing_run_chunk`). A worker that dies mid-chunk
+    leaves the chunk to be delivered again (acks late): what was done is found done and not
+    done twice."""
     done = billing_run_chunk(
-        account_ids=account_ids, day=date.fromisoformat(day), now=timezone.now(), more=more
+        account_ids=account_ids, day=date.fromisoformat(day), now=timezone.now()
     )
-    if claim is not None:
-        chunk_finished(claim)
     runs = done.runs.values()
     totals = {
         "accounts": len(done.runs),

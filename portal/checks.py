@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.conf import settings
 from django.core import checks
 
-from billing.run import SLOWEST_GATEWAY_ANSWER, longest_chunk_seconds
-
-# The time a retried task (an email with its PDF, a card verification) may take once its wait
-# is over.
+# The slowest a gateway answers in normal running (DESIGN: 0.5-3 s), the time a retried task
+# (an email with its PDF, a card verification) may take once its wait is over, and the most
+# it takes to issue an account's invoices and record its charge (the benchmark: about 10 ms
+# on a 2-core machine under load).
+SLOWEST_GATEWAY_ANSWER = 3
 SLOWEST_RETRIED_TASK = 60
+SLOWEST_ACCOUNT_WORK = 0.05
 
 
 def register() -> None:
     checks.register(check_visibility_timeout, "portal")
     checks.register(check_seller_tax_data, "portal")
     checks.register(check_seller_tax_data_deploy, "portal", deploy=True)
+
+
+def longest_chunk_seconds() -> int:
+    """How long a billing chunk may take: its charges made BILLING_CHARGE_CONCURRENCY at a
+    time, each answered at the slowest, and no faster than GATEWAY_MAX_REQUESTS_PER_SECOND
+    lets them through; plus its accounts' own work."""
+    size = int(settings.BILLING_CHUNK_SIZE)
+    calls = math.ceil(size / int(settings.BILLING_CHARGE_CONCURRENCY)) * SLOWEST_GATEWAY_ANSWER
+    if limit := float(settings.GATEWAY_MAX_REQUESTS_PER_SECOND):
+        rate = limit * (1 - float(settings.GATEWAY_RATE_LIMIT_HEADROOM))
+        calls = max(calls, math.ceil(size / rate))
+    return calls + math.ceil(size * SLOWEST_ACCOUNT_WORK)
 
 
 def check_visibility_timeout(**kwargs: Any) -> list[checks.CheckMessage]:

@@ -503,9 +503,9 @@ LATE_FEE_PERCENT = env.decimal("LATE_FEE_PERCENT", default=Decimal("1.5"))
 LATE_FEE_FIXED = env.decimal_dict("LATE_FEE_FIXED")
 LATE_FEE_EVERY_DAYS = env.int("LATE_FEE_EVERY_DAYS", default=30)
 # The daily billing run fans out to the workers in chunks of this many accounts. A chunk's
-# charges are in flight together while its next invoices are issued, and a task whose own
-# accounts are issued takes the run's next chunk no worker has started (billing/pending.py),
-# while one more fits in the visibility timeout. `manage.py check` keeps a chunk within it
+# charges are in flight together while its next invoices are issued, and it ends when its
+# slowest charge is answered (up to 3 s at a real processor): large chunks keep the workers
+# waiting on that tail rarely. `manage.py check` keeps a chunk within the visibility timeout
 # (portal.E002).
 BILLING_CHUNK_SIZE = env.int("BILLING_CHUNK_SIZE", default=1000)
 # How many charges of a chunk a worker process has in flight at once (threads, each with its

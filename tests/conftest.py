@@ -12,7 +12,6 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 import pytest
-import redis
 from django.apps import apps as django_apps
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
@@ -56,24 +55,6 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.REDIS_URL = own
     settings.CELERY_BROKER_URL = own
     celery_app.conf.broker_url = own
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _no_billing_runs_of_an_earlier_session() -> None:
-    """The billing runs' lists of chunks (billing/pending.py) name chunks by their accounts'
-    ids, which a new test database gives out again: forget an earlier session's."""
-    from django.conf import settings
-
-    if not settings.REDIS_URL:
-        return
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    try:
-        for key in client.scan_iter("portal:billing-run:*"):
-            client.delete(key)
-    except redis.RedisError:
-        pass  # the tests that need Redis say so
-    finally:
-        client.close()
 
 
 @pytest.fixture(scope="session", autouse=True)

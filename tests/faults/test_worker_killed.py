@@ -1,7 +1,6 @@
-"""A worker killed in the middle of a chunk of the billing run (its own, or one it took):
-its chunk stays unacknowledged in Redis, is handed to the next worker once
-BROKER_VISIBILITY_TIMEOUT has passed, and every account of the run is billed and charged
-exactly once."""
+"""A worker killed in the middle of a chunk of the billing run: the chunk stays
+unacknowledged in Redis, is handed to the next worker once BROKER_VISIBILITY_TIMEOUT has
+passed, and every account of the run is billed and charged exactly once."""
 
 from __future__ import annotations
 
@@ -156,95 +155,3 @@ def test_a_chunk_of_a_killed_worker_is_redelivered_after_the_visibility_timeout_
         assert Payment.objects.filter(account=account).count() == 1
     # Charged once each at the processor: the held charge was looked up, never made again.
     assert SandboxRequest.objects.filter(kind="charge").count() == ACCOUNTS
-
-
-@pytest.mark.worker
-@pytest.mark.django_db(transaction=True)
-def test_a_worker_killed_in_a_chunk_it_took_leaves_it_to_its_own_chunk_delivered_again(
-    settings, rep, add_card, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A task takes the run's next chunk when its own is issued (billing/pending.py). Killed
-    in the chunk it took, its own chunk is delivered again and runs the one it took too; the
-    message of the chunk it took finds it taken and does nothing: each account is billed and
-    charged once."""
-    if not settings.REDIS_URL:
-        pytest.skip("REDIS_URL is not set")
-    broker = redis.Redis.from_url(settings.REDIS_URL)
-    broker.delete(*BROKER_KEYS)
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.MEDIA_ROOT = tmp_path
-    monkeypatch.setattr(
-        "invoices.documents.render_invoice_pdf", lambda *args: RenderedPdf(b"%PDF-", 1)
-    )
-    settings.BILLING_CHUNK_SIZE = 2
-    accounts = []
-    for n in range(ACCOUNTS):
-        account = AccountFactory(company_name=f"Customer {n}")
-        owner = UserFactory(email=f"owner{n}@example.com")
-        MembershipFactory(user=owner, account=account, role=Membership.Role.OWNER)
-        payment_method_approve(payment_method=add_card(account, owner), by=rep)
-        RecurringCharge.objects.create(
-            account=account,
-            description="Virtual Server",
-            unit_price=Decimal("40.00"),
-            starts_on=date(2026, 10, 1),
-        )
-        accounts.append(account)
-    log = tmp_path / "tasks.log"
-    marker = tmp_path / "held"
-    timeout = 10  # a chunk of 2 may take 7 s (billing.run.longest_chunk_seconds): one fits
-    faults = {
-        "BROKER_VISIBILITY_TIMEOUT": str(timeout),
-        "PAYMENT_SETTLE_AFTER_SECONDS": "1",
-        "MEDIA_ROOT": str(tmp_path),
-        "BILLING_CHUNK_SIZE": "2",
-        "BILLING_CHARGE_CONCURRENCY": "1",
-    }
-
-    app.conf.task_always_eager = False
-    try:
-        # Three chunks of two, listed in Redis and sent.
-        assert billing_run_task("2026-10-01") == ACCOUNTS
-        with worker_process(
-            name="doomed",
-            queues="money",
-            environment={
-                **faults,
-                # Its own two charges, then the first of the chunk it took.
-                "FAULT_HOLD_AFTER_CHARGES": "3",
-                "FAULT_HOLD_MARKER": str(marker),
-            },
-            log=log,
-        ) as doomed:
-            _wait_for(marker.exists, timeout=40, what="the first charge of the chunk taken")
-            kill(doomed)
-        [(_start, first_chunk, _pid)] = _starts(log, "billing.billing_run_chunk")
-        assert _succeeded() == 2
-        assert broker.hlen("unacked") == 1, "the chunk is not left unacknowledged"
-
-        with worker_process(name="next", queues="money", environment=faults, log=log):
-            _wait_for(
-                lambda: _succeeded() == ACCOUNTS - 1,
-                timeout=timeout + 40,
-                what="the three chunks run",
-            )
-            _wait_for(lambda: broker.hlen("unacked") == 0, timeout=10, what="the chunks acked")
-            assert Payment.objects.filter(state=Payment.State.PROCESSING).count() == 1
-            payments_settle_task.delay()
-            _wait_for(lambda: _succeeded() == ACCOUNTS, timeout=30, what="the lost answer settled")
-    finally:
-        broker.delete(*BROKER_KEYS)
-
-    starts = _starts(log, "billing.billing_run_chunk")
-    # The first chunk, killed; the second's message (taken: nothing to do); the third; the
-    # first again, which ran the second too.
-    assert len(starts) == 4
-    assert [task_id for _t, task_id, _pid in starts].count(first_chunk) == 2
-    for account in accounts:
-        invoice = Invoice.objects.get(account=account)
-        assert invoice.state == Invoice.State.PAID
-        assert invoice.autocharge.state == AutoCharge.State.SUCCEEDED
-        assert Payment.objects.filter(account=account).count() == 1
-    assert SandboxRequest.objects.filter(kind="charge").count() == ACCOUNTS
-    numbers = sorted(Invoice.objects.values_list("number", flat=True))
-    assert numbers == [f"INV-{n:06d}" for n in range(1, ACCOUNTS + 1)]
