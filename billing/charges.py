@@ -24,6 +24,7 @@ from accounts.audit import audit_entry, log_action, log_actions
 from accounts.locks import account_lock
 from accounts.models import Account
 from invoices.models import Invoice
+from invoices.money import round_money
 from payments.core import (
     attempt_keep_reference,
     attempt_start,
@@ -120,7 +121,11 @@ def _start_charge(
         log_action(AUTOCHARGE_NO_CARD, obj=invoice, account=account, invoice=invoice.number)
         notice_no_card(account=account)
         return None
-    amount = min(invoice.balance, amount_payable(account, invoice.currency))
+    # In the currency's own digits (balances are stored with three): as the receipt, the
+    # audit trail and the processor's message show it.
+    amount = round_money(
+        min(invoice.balance, amount_payable(account, invoice.currency)), invoice.currency
+    )
     if amount <= 0:
         # Another payment of the same balance is under way: look again in an hour.
         charge.next_attempt_at = now + timedelta(hours=1)
@@ -296,7 +301,7 @@ def autocharges_start_together(
         invoice = invoices[charge.invoice_id]
         monthly = cards.get(charge.account_id)
         key = (charge.account_id, invoice.currency)
-        amount = min(invoice.balance, owed.get(key, Decimal(0)))
+        amount = round_money(min(invoice.balance, owed.get(key, Decimal(0))), invoice.currency)
         if monthly is None or amount <= 0 or charge.attempts:
             continue
         owed[key] -= amount
