@@ -128,16 +128,3 @@ def test_in_process_the_fan_out_sends_every_email(
         "Subject 2",
     ]
     assert not OutboundEmail.objects.filter(state=OutboundEmail.State.QUEUED).exists()
-
-
-def test_the_first_chunks_of_the_day_ramp_up_so_that_workers_end_them_apart() -> None:
-    from billing.run import run_chunks
-
-    ids = list(range(1, 5001))
-    sizes = [len(chunk) for chunk in run_chunks(ids, 1000)]
-    assert sizes == [250, 500, 750, 1000, 1000, 1000, 500]
-    assert [i for chunk in run_chunks(ids, 1000) for i in chunk] == ids
-    # Two workers at one pace take turns: they end their chunks 500 accounts apart.
-    assert [len(c) for c in run_chunks(list(range(7)), 1000)] == [7]
-    assert [len(c) for c in run_chunks(list(range(7)), 3)] == [3, 3, 1]
-    assert list(run_chunks([], 1000)) == []
